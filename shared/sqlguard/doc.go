@@ -1,0 +1,117 @@
+// Package sqlguard decides whether a developer's SQL may run against the
+// production database through Airlock.
+//
+// It is a pure library: it parses the text with pg_query (PostgreSQL's own
+// parser, via cgo), walks the whole parse tree through protobuf reflection,
+// and allows a statement only if every node, relation, function, type and
+// operator in it is on an allowlist. Keywords in the text are never
+// inspected. Anything unknown is refused, so syntax added by a future
+// PostgreSQL fails closed.
+//
+//	g := sqlguard.New(catalog)
+//	d := g.Check(sql, sqlguard.Permissions{Mode: sqlguard.Read})
+//	if !d.Allowed {
+//		// d.Rule, d.Message and d.Position explain why
+//	}
+//	// run d.Statement, e.g. as DECLARE c NO SCROLL CURSOR FOR <d.Statement>
+//
+// # What is allowed
+//
+// Read mode: one SELECT (including VALUES and TABLE x), or EXPLAIN of one
+// with options limited to costs, verbose, format and settings. Relations are
+// the catalog's tables, written bare (the database resolves them to the
+// masked views), and CTEs in scope. Sensitive columns may be read: the
+// database masks them unless the caller holds an unmasked grant, and the
+// Decision reports them in MaskedColumns.
+//
+// Write mode: one INSERT or UPDATE on a catalog table the caller holds a
+// write grant on, touching only WritableColumns, reading no other relation
+// and no sensitive column of its target (unless unmasked); UPDATE needs a
+// WHERE that tests a column of the row.
+//
+// DELETE, TRUNCATE, MERGE, DDL and privilege changes are refused in every
+// mode, whatever the grants.
+//
+// # Before the parser
+//
+// pg_query_go v5 can crash the whole process (SIGSEGV in C, which recover()
+// cannot catch) on deeply nested input, so size, nesting and operator limits
+// are enforced by a scan that does not recurse (limits.go). String
+// constants the server could lex differently from pg_query (parser
+// differential, sql-defense.md finding 5) are refused too. The caller must
+// still keep standard_conforming_strings=on and client_encoding=UTF8 on its
+// connections and send Statement with the extended protocol.
+//
+// # Cost
+//
+// One Check costs one pg_query.Parse plus one pg_query.Fingerprint (a second
+// parse in C without the protobuf round trip, about a fifth of Parse) plus
+// the tree walk; pg_query.Scan runs only when the text holds a comment, a
+// backslash, non-ASCII text or looks over a limit. See BenchmarkCheck and
+// BenchmarkParse.
+//
+// # Rules
+//
+// A denied Decision names exactly one rule. The ids are stable:
+//
+//	| rule                         | refuses                                                                 |
+//	|------------------------------|-------------------------------------------------------------------------|
+//	| input_too_large              | text longer than WithMaxBytes (16 KiB)                                  |
+//	| input_too_deep               | more than WithMaxDepth nested ( [ or WithMaxOperators operators         |
+//	| invalid_input                | a NUL byte or invalid UTF-8                                             |
+//	| empty_statement              | only whitespace, comments or semicolons                                 |
+//	| multiple_statements          | more than one statement                                                 |
+//	| parse_error                  | text PostgreSQL's parser rejects (also protobuf recursion errors)      |
+//	| ambiguous_literal            | '...' with a backslash, E'...' with non-ASCII bytes                     |
+//	| statement_not_allowed        | SET, SHOW, COPY, DO, CALL, PREPARE, EXECUTE, cursors, LISTEN/NOTIFY,    |
+//	|                              | LOAD, LOCK, VACUUM, ANALYZE, CLUSTER, REINDEX, CHECKPOINT, DISCARD,     |
+//	|                              | transaction control, EXPLAIN of anything but a read                     |
+//	| delete_forbidden             | DELETE, in every mode                                                   |
+//	| truncate_forbidden           | TRUNCATE, in every mode                                                 |
+//	| merge_forbidden              | MERGE, in every mode                                                    |
+//	| ddl_forbidden                | CREATE, ALTER, DROP, COMMENT, REFRESH ..., ALTER SYSTEM, in every mode  |
+//	| privilege_change_forbidden   | GRANT, REVOKE, roles, default privileges, SET ROLE, SET SESSION         |
+//	|                              | AUTHORIZATION, in every mode                                            |
+//	| write_requires_write_mode    | INSERT or UPDATE in read mode                                           |
+//	| write_mode_requires_write    | anything but INSERT or UPDATE in write mode                             |
+//	| explain_analyze              | EXPLAIN ANALYZE in any spelling, whatever it wraps                      |
+//	| explain_option               | EXPLAIN options other than costs, verbose, format, settings             |
+//	| node_not_allowed             | a parse-tree node outside the allowlist (fail closed)                   |
+//	| data_modifying_cte           | INSERT/UPDATE/DELETE/MERGE nested anywhere in another statement         |
+//	| select_into                  | SELECT ... INTO                                                         |
+//	| locking_clause               | FOR UPDATE / NO KEY UPDATE / SHARE / KEY SHARE                          |
+//	| parameter_not_allowed        | $n placeholders                                                         |
+//	| function_not_allowed         | functions outside functions.go, other schemas, CURRENT_USER & co.,      |
+//	|                              | OPERATOR(schema.op), TABLESAMPLE methods other than SYSTEM/BERNOULLI    |
+//	| cast_not_allowed             | reg* types (regclass, ...) and types outside pg_catalog, anywhere       |
+//	| relation_not_allowed         | a relation that is neither a catalog table nor a CTE in scope           |
+//	| system_catalog               | pg_* relations, pg_catalog.*, information_schema.*                      |
+//	| schema_not_allowed           | schema- or database-qualified relations and columns                     |
+//	| airlock_schema               | relations in Airlock's own schema                                       |
+//	| table_not_writable           | a write to a table with no WritableColumns                              |
+//	| no_write_grant               | a write to a table without an active write grant                        |
+//	| write_operation_not_granted  | INSERT under an update-only grant, or the reverse                       |
+//	| update_without_where         | UPDATE without WHERE                                                    |
+//	| update_where_constant        | UPDATE whose WHERE tests no column of the row (WHERE true, 1=1, EXISTS) |
+//	| write_reads_other_table      | a write reading another table or a CTE, UPDATE ... FROM, WITH           |
+//	| write_reads_sensitive_column | a write reading a sensitive column of its target (also *, whole rows)   |
+//	| write_column_not_allowed     | INSERT columns or SET targets outside WritableColumns                   |
+//	| insert_columns_required      | INSERT without a column list                                            |
+//	| on_conflict_update           | INSERT ... ON CONFLICT DO UPDATE                                        |
+//	| internal_error               | a failure inside the guard (a recovered panic); fail closed             |
+//
+// When several rules apply, the first one met is reported: input checks,
+// then the statement type, then the tree in walk order (FROM before the
+// select list).
+//
+// # Known limits
+//
+// The guard is one layer. It cannot see runtime data or session state; it
+// relies on the database to mask sensitive columns, on a READ ONLY
+// transaction and statement_timeout to stop writes it missed and long
+// queries, and on the connection being reset between requests. An UPDATE's
+// WHERE that tests a column can still match every row (WHERE id = id); the
+// check only stops the obviously constant ones. Unqualified names resolve
+// through the connection's search_path, which Airlock sets; functions and
+// operators in the catalog schemas are assumed to be PostgreSQL's own.
+package sqlguard
