@@ -1,0 +1,64 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// A Head is the latest link of a chain: the seq and hash of its newest confirmed entry.
+// Heads are kept outside the log (see [HeadStore]) so that cutting entries off the end of
+// the log can be detected.
+type Head struct {
+	Chain string    `json:"chain"`
+	Seq   int64     `json:"seq"`
+	Hash  string    `json:"hash"`
+	Time  time.Time `json:"time"` // the time of the entry at Seq
+}
+
+// newChainID returns a fresh chain id: the UTC start time, then 64 random bits, for example
+// "20260301T101500Z-9f86d081884c7d65". The time prefix sorts chains by start; the random
+// part keeps instances started in the same second apart.
+func newChainID(now time.Time) (string, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return "", fmt.Errorf("audit: choosing a chain id: %w", err)
+	}
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rnd[:]), nil
+}
+
+// seal computes e's hash and returns the JSON line to store (without a newline). The hash
+// is computed exactly as a verifier computes it: encode e without its hash, decode the
+// text, canonicalize, SHA-256.
+func seal(e *Entry) ([]byte, error) {
+	e.Hash = ""
+	body, err := marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	v, err := decodeJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	h, err := hashObject(v.(map[string]any))
+	if err != nil {
+		return nil, err
+	}
+	e.Hash = h
+	return marshal(e)
+}
+
+// marshal encodes v as compact JSON without HTML escaping, so SQL stays readable
+// ("a < b" rather than "a \u003c b") in the file and in Cloud Logging.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
