@@ -1,0 +1,169 @@
+// Package grants is Airlock's store of grants, the time-limited capabilities approvals
+// create, kept in the airlock schema. The database is the source of truth: a developer's
+// database role holds exactly the capability roles of their active, unexpired grants,
+// and this package keeps it that way (airlock.sync_developer) whenever it notices a grant
+// that has run out before the sweeper did.
+package grants
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"airlock.dev/airlock/shared/db"
+)
+
+// Grant statuses.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired"
+	StatusRevoked = "revoked"
+)
+
+// A Grant is one approved, time-limited role.
+type Grant struct {
+	ID           int64     `json:"grant_id"`
+	RequestID    string    `json:"request_id,omitempty"`
+	Grantee      string    `json:"grantee"`
+	Role         string    `json:"role"`
+	BreakGlass   bool      `json:"breakglass"`
+	Capabilities []string  `json:"capabilities"`
+	StartsAt     time.Time `json:"starts_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	Status       string    `json:"status"`
+}
+
+// A Session is what the query function needs to know about a developer right now.
+type Session struct {
+	Email  string
+	DBRole string    // the developer's database role, which the query runs as
+	Now    time.Time // the database's clock, which decides expiry
+	Grants []Grant   // active and unexpired at Now
+}
+
+// Roles lists the role names of the session's grants.
+func (s *Session) Roles() []string {
+	out := make([]string, len(s.Grants))
+	for i, g := range s.Grants {
+		out[i] = g.Role
+	}
+	return out
+}
+
+// IDs lists the ids of the session's grants.
+func (s *Session) IDs() []int64 {
+	out := make([]int64, len(s.Grants))
+	for i, g := range s.Grants {
+		out[i] = g.ID
+	}
+	return out
+}
+
+// Deadline is the earliest expiry among the session's grants, or the zero time when it
+// holds none: no statement may outlive the access it relies on.
+func (s *Session) Deadline() time.Time {
+	var d time.Time
+	for _, g := range s.Grants {
+		if d.IsZero() || g.ExpiresAt.Before(d) {
+			d = g.ExpiresAt
+		}
+	}
+	return d
+}
+
+// A Store reads and writes grants as one function's database group role.
+type Store struct {
+	pool *db.Pool
+	role string
+}
+
+// New returns a Store that acts as role (the calling function's group role).
+func New(pool *db.Pool, role string) *Store { return &Store{pool: pool, role: role} }
+
+// Session loads the developer's database role and active grants. When a grant has
+// expired but is still marked active, or the developer has no role yet, it first brings
+// the database role's memberships in line, so the database never honours an expired grant
+// even when the sweeper is late.
+func (s *Store) Session(ctx context.Context, email string) (*Session, error) {
+	sess := &Session{Email: email}
+	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
+		stale, err := s.load(ctx, tx, sess)
+		if err != nil {
+			return err
+		}
+		if sess.DBRole == "" || stale {
+			if err := tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, email).Scan(&sess.DBRole); err != nil {
+				return fmt.Errorf("grants: syncing %s's database role: %w", email, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (s *Store) load(ctx context.Context, tx pgx.Tx, sess *Session) (stale bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT now(), coalesce((SELECT db_role FROM airlock.developers WHERE email = $1), '')`, sess.Email).Scan(&sess.Now, &sess.DBRole)
+	if err != nil {
+		return false, fmt.Errorf("grants: loading developer: %w", err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, coalesce(request_id, ''), grantee, role, breakglass, capabilities, starts_at, expires_at, status
+		  FROM airlock.grants
+		 WHERE grantee = $1 AND status = 'active' AND starts_at <= now()
+		 ORDER BY expires_at, id`, sess.Email)
+	if err != nil {
+		return false, fmt.Errorf("grants: loading grants: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, scanGrant)
+	if err != nil {
+		return false, fmt.Errorf("grants: loading grants: %w", err)
+	}
+	for _, g := range all {
+		if g.ExpiresAt.After(sess.Now) {
+			sess.Grants = append(sess.Grants, g)
+		} else {
+			stale = true
+		}
+	}
+	return stale, nil
+}
+
+func scanGrant(row pgx.CollectableRow) (Grant, error) {
+	var g Grant
+	err := row.Scan(&g.ID, &g.RequestID, &g.Grantee, &g.Role, &g.BreakGlass, &g.Capabilities, &g.StartsAt, &g.ExpiresAt, &g.Status)
+	return g, err
+}
+
+// LastEnded returns the most recently ended (or run-out) grant of email, so that a
+// refusal can say when access ended. It returns nil when there is none.
+func (s *Store) LastEnded(ctx context.Context, email string) (*Grant, error) {
+	var g *Grant
+	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT id, coalesce(request_id, ''), grantee, role, breakglass, capabilities, starts_at, expires_at, status
+			  FROM airlock.grants
+			 WHERE grantee = $1 AND (status <> 'active' OR expires_at <= now())
+			 ORDER BY coalesce(ended_at, expires_at) DESC
+			 LIMIT 1`, email)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, scanGrant)
+		if err != nil {
+			return err
+		}
+		if len(found) == 1 {
+			g = &found[0]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("grants: loading last grant: %w", err)
+	}
+	return g, nil
+}
