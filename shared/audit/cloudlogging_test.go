@@ -39,7 +39,7 @@ func TestCloudLoggingSinkWritesEntries(t *testing.T) {
 	}
 	in := []audit.Entry{
 		{Event: audit.EventQueryAttempt, Actor: "dev@example.com", RequestID: "r1", SQL: "select * from users where id < 10",
-			Fingerprint: "fp1", Mode: "read", GrantIDs: []int64{7, 9}, AccessRequestID: 3, Tables: []string{"public.users"}},
+			Fingerprint: "fp1", Mode: "read", GrantIDs: []int64{7, 9}, AccessRequestID: "ar_3", Tables: []string{"public.users"}},
 		{Event: audit.EventQueryResult, Actor: "dev@example.com", Decision: audit.DecisionAllowed, Rows: 10, Bytes: 2048,
 			DurationMS: 12, MaskedColumns: []string{"users.email"}, Details: map[string]any{"replica": true}},
 		{Event: audit.EventQueryResult, Actor: "dev@example.com", Decision: audit.DecisionDenied, Rule: "no_ddl",
@@ -91,7 +91,7 @@ func TestCloudLoggingSinkWritesEntries(t *testing.T) {
 	}
 	p0 := entries[0].GetJsonPayload().AsMap()
 	for k, want := range map[string]any{"actor": "dev@example.com", "request_id": "r1", "sql": "select * from users where id < 10",
-		"fingerprint": "fp1", "mode": "read", "access_request_id": 3.0, "severity": "INFO"} {
+		"fingerprint": "fp1", "mode": "read", "access_request_id": "ar_3", "severity": "INFO"} {
 		if p0[k] != want {
 			t.Errorf("query.attempt: want %s = %v, got = %v", k, want, p0[k])
 		}

@@ -82,7 +82,7 @@ type Entry struct {
 	Function        string  `json:"function,omitempty"`
 	RequestID       string  `json:"request_id,omitempty"`
 	GrantIDs        []int64 `json:"grant_ids,omitempty"`
-	AccessRequestID int64   `json:"access_request_id,omitempty"`
+	AccessRequestID string  `json:"access_request_id,omitempty"`
 
 	SQL           string   `json:"sql,omitempty"`
 	Fingerprint   string   `json:"fingerprint,omitempty"`

@@ -75,7 +75,7 @@ func TestFileRecorder(t *testing.T) {
 		t.Fatalf("when only constructed, want no directory created, got err = %v", err)
 	}
 	ctx := t.Context()
-	if err := rec.Record(ctx, audit.Entry{Event: audit.EventRequestCreated, Actor: "dev@example.com", AccessRequestID: 12,
+	if err := rec.Record(ctx, audit.Entry{Event: audit.EventRequestCreated, Actor: "dev@example.com", AccessRequestID: "ar_12",
 		SQL: "select a from t where b < 3 & c > 1"}); err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func buildFixture(t *testing.T) fixture {
 			t.Fatal(err)
 		}
 		if i%3 == 0 {
-			if err := b.Record(ctx, audit.Entry{Event: audit.EventRequestCreated, Actor: "req@example.com", AccessRequestID: int64(i)}); err != nil {
+			if err := b.Record(ctx, audit.Entry{Event: audit.EventRequestCreated, Actor: "req@example.com", AccessRequestID: fmt.Sprint("ar_", i)}); err != nil {
 				t.Fatal(err)
 			}
 		}

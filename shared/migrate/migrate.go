@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/policy"
 )
 
@@ -155,6 +156,9 @@ func (m *migration) run(opts Options) error {
 	}
 
 	if err := m.exec(strings.ReplaceAll(schemaSQL, "{{p}}", r.Prefix)); err != nil {
+		return err
+	}
+	if err := m.exec(audit.HeadsTableDDL); err != nil {
 		return err
 	}
 	var prefix string
@@ -537,7 +541,7 @@ func (m *migration) groupPrivileges() error {
 		role := ident(r.Group(g))
 		common := []string{
 			`USAGE ON SCHEMA airlock`,
-			`SELECT, INSERT, UPDATE ON airlock.audit_heads`,
+			`SELECT, INSERT, UPDATE ON airlock.audit_heads`, // never DELETE: heads only move forward
 			`SELECT, INSERT, UPDATE ON airlock.notifications`,
 			`USAGE ON SEQUENCE airlock.notifications_id_seq`,
 		}

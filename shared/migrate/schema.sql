@@ -91,14 +91,6 @@ CREATE TABLE IF NOT EXISTS airlock.masking_key (
     outer_key bytea NOT NULL
 );
 
--- Heads of the audit hash chains, one row per writer instance (see shared/audit).
-CREATE TABLE IF NOT EXISTS airlock.audit_heads (
-    chain      text PRIMARY KEY,
-    seq        bigint NOT NULL,
-    hash       text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-
 -- Notifications waiting to be delivered (Slack, file); kept until sent so none is lost.
 CREATE TABLE IF NOT EXISTS airlock.notifications (
     id         bigserial PRIMARY KEY,
