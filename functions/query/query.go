@@ -1,0 +1,276 @@
+// Package query is the ExecuteQuery function: developers send one SQL statement, and it
+// runs only if the policy and their active grants allow it, as their own database role,
+// in a transaction the database itself keeps read-only or bounded, with every attempt
+// and outcome in the audit trail before the answer is sent.
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/grants"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/sqlguard"
+)
+
+// EntryPoint is the function's name in Cloud Functions.
+const EntryPoint = "ExecuteQuery"
+
+// maxBody bounds the request body; the guard refuses SQL over 16 KiB anyway.
+const maxBody = 64 << 10
+
+var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
+	cfg, err := app.FromEnv(EntryPoint, migrate.GroupQuery)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := app.Build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(deps), nil
+})
+
+// ExecuteQuery is the Cloud Functions entry point. Its dependencies are built from the
+// environment on the first request.
+func ExecuteQuery(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+
+// A Handler serves ExecuteQuery.
+type Handler struct {
+	deps   *app.Deps
+	grants *grants.Store
+	views  *viewColumns
+}
+
+// New returns the handler for built dependencies.
+func New(deps *app.Deps) *Handler {
+	return &Handler{deps: deps, grants: grants.New(deps.Pool, deps.Role()), views: &viewColumns{}}
+}
+
+// Request is the body of a query.
+type Request struct {
+	SQL     string `json:"sql"`
+	Mode    string `json:"mode"`
+	DryRun  bool   `json:"dry_run"`
+	MaxRows int    `json:"max_rows"`
+	Format  string `json:"format"`
+	Reason  string `json:"reason"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := httpapi.NewRequestID()
+	if r.URL.Path != "/" && r.URL.Path != "" {
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: POST queries to /", r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST with a JSON body"))
+		return
+	}
+	if err := h.serve(w, r, rid); err != nil {
+		httpapi.WriteError(w, rid, err)
+	}
+}
+
+// serve is the story of one query: authenticate, decode, decide, audit, execute, audit,
+// respond. It returns an error only before it has answered.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) error {
+	ctx := r.Context()
+	id, err := h.authenticate(ctx, r)
+	if err != nil {
+		return err
+	}
+	req, err := h.decode(w, r)
+	if err != nil {
+		return err
+	}
+	sess, err := h.grants.Session(ctx, id.Email)
+	if err != nil {
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the database could not be reached to check your grants; nothing ran")
+	}
+	mode := sqlguard.Read
+	if req.Mode == "write" {
+		mode = sqlguard.Write
+	}
+	dec := h.deps.Guard.Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
+
+	attempt := h.entry(audit.EventQueryAttempt, rid, sess, req, dec)
+	if !dec.Allowed {
+		attempt.Decision, attempt.Rule, attempt.Message = audit.DecisionDenied, dec.Rule, dec.Message
+		attempt.Severity = severityOf(dec.Rule)
+	} else {
+		attempt.Decision = audit.DecisionAllowed
+	}
+	if err := h.deps.Audit.Record(ctx, attempt); err != nil {
+		return auditUnavailable()
+	}
+	if !dec.Allowed {
+		return h.refusal(ctx, sess, dec)
+	}
+
+	started := time.Now()
+	var res *result
+	if mode == sqlguard.Write {
+		res, err = h.write(ctx, rid, sess, req, dec)
+	} else {
+		res, err = h.read(ctx, rid, sess, req, dec)
+	}
+	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
+	outcome.DurationMS = time.Since(started).Milliseconds()
+	if err != nil {
+		err = h.explainFailure(ctx, sess, err)
+		outcome.Decision, outcome.ErrorClass = audit.DecisionError, errorClass(err)
+		outcome.Message = err.Error()
+		if rerr := h.deps.Audit.Record(ctx, outcome); rerr != nil {
+			return auditUnavailable()
+		}
+		return err
+	}
+	outcome.Decision = audit.DecisionAllowed
+	outcome.Rows, outcome.Bytes = res.rowCount(), res.bytes
+	if res.write != nil {
+		outcome.Details = map[string]any{"committed": res.write.Committed, "dry_run": res.write.DryRun}
+	}
+	// A committed write recorded its outcome before COMMIT (see write); everything else
+	// records it here, before answering.
+	if res.write == nil || !res.write.Committed {
+		if err := h.deps.Audit.Record(ctx, outcome); err != nil {
+			return auditUnavailable()
+		}
+	}
+	res.requestID = rid
+	res.duration = time.Since(started)
+	return render(w, req.Format, res)
+}
+
+func (h *Handler) authenticate(ctx context.Context, r *http.Request) (authn.Identity, error) {
+	id, err := h.deps.Auth.Verify(ctx, r)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
+		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+	}
+	if !h.deps.Policy.IsMember(id.Email) {
+		return id, httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock; ask for a place in the policy", id.Email)
+	}
+	return id, nil
+}
+
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, error) {
+	var req Request
+	if err := httpapi.DecodeJSON(w, r, maxBody, &req); err != nil {
+		return nil, err
+	}
+	lim := h.deps.Policy.Limits
+	switch {
+	case strings.TrimSpace(req.SQL) == "":
+		return nil, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
+	case req.Mode == "":
+		req.Mode = "read"
+	case req.Mode != "read" && req.Mode != "write":
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\" or \"write\", not %q", req.Mode)
+	}
+	switch req.Format {
+	case "":
+		req.Format = "json"
+	case "json", "table", "csv":
+	default:
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_format", "format must be \"json\", \"table\" or \"csv\", not %q", req.Format)
+	}
+	switch {
+	case req.MaxRows == 0:
+		req.MaxRows = lim.DefaultMaxRows
+	case req.MaxRows < 0 || req.MaxRows > lim.MaxRows:
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_max_rows", "max_rows must be between 1 and %d", lim.MaxRows)
+	}
+	if req.Mode == "write" && len(strings.TrimSpace(req.Reason)) < 10 {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a write needs a reason of at least 10 characters saying why (a ticket or the client's request)")
+	}
+	if req.Mode == "read" && req.DryRun {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_dry_run", "dry_run applies to writes only")
+	}
+	return &req, nil
+}
+
+// refusal turns a guard denial into a 403 that says what to do about it.
+func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlguard.Decision) error {
+	e := &httpapi.Error{Status: http.StatusForbidden, Code: "denied", Rule: dec.Rule, Message: dec.Message, Position: dec.Position}
+	switch dec.Rule {
+	case "input_too_large":
+		e.Status = http.StatusRequestEntityTooLarge
+	case "parse_error", "empty_statement":
+		e.Status, e.Code = http.StatusBadRequest, "invalid_sql"
+	case "no_write_grant", "write_operation_not_granted":
+		if g, err := h.grants.LastEnded(ctx, sess.Email); err == nil && g != nil && len(g.Capabilities) > 0 && hasWrite(g) {
+			e.Code = "grant_expired"
+			e.Message = fmt.Sprintf("%s Your grant %d (%s) ended at %s.", dec.Message, g.ID, g.Role, g.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+	}
+	return e
+}
+
+func hasWrite(g *grants.Grant) bool {
+	for _, c := range g.Capabilities {
+		if strings.HasPrefix(c, "write_") {
+			return true
+		}
+	}
+	return false
+}
+
+// explainFailure says "your grant expired" when a statement was ended because the grant
+// it ran under ran out, rather than a bare connection error.
+func (h *Handler) explainFailure(ctx context.Context, sess *grants.Session, err error) error {
+	if e, ok := errors.AsType[*httpapi.Error](err); ok && e.Code != "connection_lost" && e.Code != "timeout" {
+		return err
+	}
+	if d := sess.Deadline(); !d.IsZero() && !time.Now().Before(d.Add(-time.Second)) {
+		return httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ended at %s and the statement running under it was stopped", d.UTC().Format(time.RFC3339))
+	}
+	return err
+}
+
+func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) audit.Entry {
+	return audit.Entry{
+		Event:         event,
+		Actor:         sess.Email,
+		Function:      EntryPoint,
+		RequestID:     rid,
+		GrantIDs:      sess.IDs(),
+		SQL:           req.SQL,
+		Fingerprint:   dec.Fingerprint,
+		Mode:          req.Mode,
+		Tables:        dec.Tables,
+		MaskedColumns: dec.MaskedColumns,
+		Reason:        req.Reason,
+		Details:       map[string]any{"kind": dec.Kind, "dry_run": req.DryRun},
+	}
+}
+
+// severityOf marks attempts at what nobody may ever do, so log-based alerts can count them.
+func severityOf(rule string) audit.Severity {
+	switch rule {
+	case "delete_forbidden", "truncate_forbidden", "merge_forbidden", "ddl_forbidden", "privilege_change_forbidden":
+		return audit.SeverityAlert
+	}
+	return audit.SeverityNotice
+}
+
+func auditUnavailable() error {
+	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this request, so nothing ran; try again shortly")
+}
+
+func errorClass(err error) string {
+	if e, ok := errors.AsType[*httpapi.Error](err); ok {
+		return e.Code
+	}
+	return "internal"
+}

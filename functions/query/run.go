@@ -1,0 +1,389 @@
+package query
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/grants"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/sqlguard"
+)
+
+// fetchBatch is how many rows each FETCH asks the server for.
+const fetchBatch = 200
+
+// A result is what a statement produced, bounded by the caps.
+type result struct {
+	requestID string
+	columns   []Column
+	rows      [][]json.RawMessage
+	truncated bool
+	bytes     int64
+	duration  time.Duration
+	write     *WriteResult
+}
+
+func (r *result) rowCount() int64 {
+	if r.write != nil {
+		return r.write.RowsAffected
+	}
+	return int64(len(r.rows))
+}
+
+// A Column describes one result column.
+type Column struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Masked bool   `json:"masked"`
+}
+
+// WriteResult is the answer to a write.
+type WriteResult struct {
+	RowsAffected int64            `json:"rows_affected"`
+	Committed    bool             `json:"committed"`
+	DryRun       bool             `json:"dry_run"`
+	Preview      []map[string]any `json:"preview,omitempty"`
+}
+
+// statementTimeout is the policy's timeout, capped by the time left on the grants the
+// session holds: no statement outlives the access it runs under.
+func (h *Handler) statementTimeout(sess *grants.Session) (time.Duration, error) {
+	t := h.deps.Policy.Limits.StatementTimeout
+	if d := sess.Deadline(); !d.IsZero() {
+		left := d.Sub(sess.Now)
+		if left < time.Second {
+			return 0, httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ends at %s, too soon to start a statement", d.UTC().Format(time.RFC3339))
+		}
+		t = min(t, left)
+	}
+	return t, nil
+}
+
+// begin opens the developer's transaction: their role, a search path that reaches only
+// what their mode allows, timeouts, and an application_name naming the request and
+// grants (the sweeper ends sessions by it).
+func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *grants.Session, access pgx.TxAccessMode, searchPath string) (pgx.Tx, error) {
+	timeout, err := h.statementTimeout(sess)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: access})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	ids := make([]string, 0, len(sess.Grants))
+	for _, id := range sess.IDs() {
+		ids = append(ids, strconv.FormatInt(id, 10))
+	}
+	appName := "airlock r=" + rid
+	if len(ids) > 0 {
+		appName += " g=" + strings.Join(ids, ",")
+	}
+	b := &pgx.Batch{}
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{sess.DBRole}.Sanitize())
+	b.Queue(`SELECT set_config('search_path', $1, true), set_config('statement_timeout', $2, true),
+	                set_config('lock_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true),
+	                set_config('application_name', $5, true), set_config('airlock.request_id', $6, true)`,
+		searchPath, ms(timeout), ms(h.deps.Policy.Limits.LockTimeout), ms(timeout+5*time.Second), truncate(appName, 63), rid)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, dbError(err)
+	}
+	return tx, nil
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// read runs a read in a READ ONLY transaction that is always rolled back, through a
+// cursor, so the server computes no more rows than the caps let through.
+func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
+	pool := h.deps.Pool
+	if h.deps.Replica != nil {
+		pool = h.deps.Replica
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer conn.Release()
+	tx, err := h.begin(ctx, conn.Conn(), rid, sess, pgx.ReadOnly, "masked")
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	// Learn the masked views' columns before the statement runs: the connection can
+	// carry only one result at a time.
+	if _, err := h.views.load(ctx, tx); err != nil {
+		return nil, err
+	}
+	res := &result{}
+	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
+	if dec.Kind == "explain" {
+		// EXPLAIN cannot be a cursor; its output is a few lines.
+		rows, err := tx.Query(ctx, dec.Statement)
+		if err != nil {
+			return nil, dbError(err)
+		}
+		return res, h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked)
+	}
+	if _, err := tx.Exec(ctx, "DECLARE airlock_c NO SCROLL CURSOR FOR "+dec.Statement); err != nil {
+		return nil, dbError(err)
+	}
+	for {
+		before := len(res.rows)
+		want := min(fetchBatch, req.MaxRows+1-len(res.rows))
+		rows, err := tx.Query(ctx, "FETCH FORWARD "+strconv.Itoa(want)+" FROM airlock_c")
+		if err != nil {
+			return nil, dbError(err)
+		}
+		if err := h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked); err != nil {
+			return nil, err
+		}
+		if res.truncated || len(res.rows)-before < want {
+			return res, nil
+		}
+	}
+}
+
+// collect appends rows to res until the row or byte cap is reached.
+func (h *Handler) collect(ctx context.Context, conn *pgx.Conn, rows pgx.Rows, res *result, maxRows int, unmasked map[string]bool) error {
+	defer rows.Close()
+	if res.columns == nil {
+		cols, err := h.describe(ctx, conn, rows.FieldDescriptions(), unmasked)
+		if err != nil {
+			return err
+		}
+		res.columns = cols
+	}
+	maxBytes := h.deps.Policy.Limits.MaxBytes
+	for rows.Next() {
+		if len(res.rows) >= maxRows {
+			res.truncated = true
+			break
+		}
+		vals, err := rows.Values()
+		if err != nil {
+			return dbError(err)
+		}
+		row := make([]json.RawMessage, len(vals))
+		size := int64(0)
+		for i, v := range vals {
+			b, err := json.Marshal(v)
+			if err != nil {
+				b, _ = json.Marshal(fmt.Sprint(v))
+			}
+			row[i] = b
+			size += int64(len(b)) + 1
+		}
+		if res.bytes+size > maxBytes {
+			res.truncated = true
+			break
+		}
+		res.bytes += size
+		res.rows = append(res.rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// describe names the result's columns and marks those that come straight from a masked
+// view column the developer may not see unmasked.
+func (h *Handler) describe(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescription, unmasked map[string]bool) ([]Column, error) {
+	views, err := h.views.load(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]Column, len(fields))
+	for i, f := range fields {
+		typ := strconv.FormatUint(uint64(f.DataTypeOID), 10)
+		if t, ok := conn.TypeMap().TypeForOID(f.DataTypeOID); ok {
+			typ = t.Name
+		}
+		cols[i] = Column{Name: f.Name, Type: typ}
+		if vc, ok := views[viewKey{f.TableOID, f.TableAttributeNumber}]; ok && !unmasked[vc.table] {
+			if t, ok := h.deps.Policy.Table(vc.table); ok {
+				_, cols[i].Masked = t.Masked[vc.column]
+			}
+		}
+	}
+	return cols, nil
+}
+
+type viewKey struct {
+	oid    uint32
+	attnum uint16
+}
+
+type viewColumn struct{ table, column string }
+
+// viewColumns maps the masked views' columns by (oid, attnum), read once per instance.
+type viewColumns struct {
+	mu sync.Mutex
+	m  map[viewKey]viewColumn
+}
+
+func (v *viewColumns) load(ctx context.Context, conn interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) (map[viewKey]viewColumn, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m != nil {
+		return v.m, nil
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT c.oid, a.attnum, c.relname, a.attname
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
+		 WHERE n.nspname = 'masked'`)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	m := map[viewKey]viewColumn{}
+	var oid uint32
+	var attnum int16
+	var table, column string
+	_, err = pgx.ForEachRow(rows, []any{&oid, &attnum, &table, &column}, func() error {
+		m[viewKey{oid, uint16(attnum)}] = viewColumn{table, column}
+		return nil
+	})
+	if err != nil {
+		return nil, dbError(err)
+	}
+	v.m = m
+	return m, nil
+}
+
+// write runs one INSERT or UPDATE under a write grant. The outcome is audited before
+// COMMIT, so a write the trail cannot record is rolled back; a dry run always rolls back.
+func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
+	conn, err := h.deps.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer conn.Release()
+	tx, err := h.begin(ctx, conn.Conn(), rid, sess, pgx.ReadWrite, "public")
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	tag, err := tx.Exec(ctx, dec.Statement)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	wr := &WriteResult{RowsAffected: tag.RowsAffected(), DryRun: req.DryRun}
+	if t, ok := h.deps.Policy.Table(dec.Target); ok && t.Write != nil && wr.RowsAffected > int64(t.Write.MaxRows) {
+		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", wr.RowsAffected, dec.Target, t.Write.MaxRows)
+	}
+	unmasked := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles()).Unmasked[dec.Target]
+	if wr.Preview, err = h.preview(ctx, tx, rid, dec.Target, unmasked); err != nil {
+		return nil, err
+	}
+	res := &result{write: wr}
+	if req.DryRun {
+		return res, nil
+	}
+	wr.Committed = true
+	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
+	outcome.Decision, outcome.Rows = audit.DecisionAllowed, wr.RowsAffected
+	outcome.Details = map[string]any{"committed": true, "dry_run": false, "target": dec.Target}
+	if err := h.deps.Audit.Record(ctx, outcome); err != nil {
+		return nil, auditUnavailable()
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, dbError(err)
+	}
+	return res, nil
+}
+
+// preview shows up to five changed rows as they are after the write, masked unless the
+// developer may see the table unmasked.
+func (h *Handler) preview(ctx context.Context, tx pgx.Tx, rid, table string, unmasked bool) ([]map[string]any, error) {
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
+		return nil, dbError(err)
+	}
+	rows, err := tx.Query(ctx, `SELECT new_row FROM airlock.write_images WHERE request_id = $1 ORDER BY id LIMIT 5`, rid)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	imgs, err := pgx.CollectRows(rows, pgx.RowTo[map[string]any])
+	if err != nil {
+		return nil, dbError(err)
+	}
+	if t, ok := h.deps.Policy.Table(table); ok && !unmasked {
+		for _, img := range imgs {
+			for col := range t.Masked {
+				if _, present := img[col]; present {
+					img[col] = "[masked]"
+				}
+			}
+		}
+	}
+	return imgs, nil
+}
+
+// dbError turns a database error into an answer. Messages of the classes that can quote
+// data values (data exceptions, integrity violations, raised exceptions, internal errors)
+// are withheld; the rest name only objects and are returned as they are.
+func dbError(err error) error {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		e := &httpapi.Error{Status: http.StatusBadRequest, Code: "query_failed", Position: int(pgErr.Position)}
+		switch {
+		case pgErr.Code == "57014":
+			e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "timeout", "the statement ran past its time limit and was cancelled"
+		case pgErr.Code == "55P03":
+			e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "lock_timeout", "the statement waited too long for a lock and was cancelled"
+		case pgErr.Code == "AL001":
+			e.Status, e.Code, e.Message = http.StatusForbidden, "row_limit_exceeded", pgErr.Message+". Nothing was changed"
+		case pgErr.Code == "42501" || pgErr.Code == "25006":
+			e.Status, e.Code, e.Message = http.StatusForbidden, "database_refused", "the database refused: "+pgErr.Message
+		case strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08"):
+			e.Status, e.Code, e.Message = http.StatusServiceUnavailable, "connection_lost", "the database connection ended: "+pgErr.Message
+		case withheld(pgErr.Code):
+			e.Message = fmt.Sprintf("the database reported SQLSTATE %s; its message is withheld because it may quote data values", pgErr.Code)
+			e.Position = 0
+		default:
+			e.Message = fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+		}
+		return e
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return httpapi.Errorf(http.StatusGatewayTimeout, "timeout", "the request ran out of time")
+	}
+	if pgconn.Timeout(err) {
+		return httpapi.Errorf(http.StatusGatewayTimeout, "timeout", "the database did not answer in time")
+	}
+	// Not the database's answer: keep the cause in the function's log for operators.
+	log.Printf(`{"severity":"ERROR","message":%q}`, "query: database connection: "+err.Error())
+	return httpapi.Errorf(http.StatusServiceUnavailable, "connection_lost", "the database connection failed; nothing was committed")
+}
+
+func withheld(code string) bool {
+	for _, class := range []string{"22", "23", "P0", "XX", "40", "53", "54", "58", "F0", "HV", "2F", "38", "39"} {
+		if strings.HasPrefix(code, class) {
+			return true
+		}
+	}
+	return false
+}

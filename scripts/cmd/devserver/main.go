@@ -1,0 +1,110 @@
+// Command devserver serves every Airlock function in one process for local runs, each
+// under /<EntryPoint>/ with the sub-paths it has when deployed at "/". scripts/dev.sh
+// prepares the database and keys and then runs it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/migrate"
+)
+
+// A function is one entry point and how to build its handler.
+type function struct {
+	entry, group string
+	handler      func(*app.Deps) http.Handler
+}
+
+var functions = []function{
+	{query.EntryPoint, migrate.GroupQuery, func(d *app.Deps) http.Handler { return query.New(d) }},
+}
+
+func main() {
+	addr := flag.String("listen", "127.0.0.1:8080", "address to serve on")
+	state := flag.String("state", ".dev", "state directory written by airlock-admin dev-setup")
+	policyPath := flag.String("policy", "shared/demo/policy.yaml", "policy file")
+	flag.Parse()
+	if err := run(*addr, *state, *policyPath); err != nil {
+		log.Fatalf("devserver: %v", err)
+	}
+}
+
+func run(addr, state, policyPath string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	doc, err := os.ReadFile(policyPath)
+	if err != nil {
+		return err
+	}
+	var setup struct {
+		Logins map[string]string `json:"logins"`
+	}
+	b, err := os.ReadFile(filepath.Join(state, "logins.json"))
+	if err != nil {
+		return fmt.Errorf("%w (run scripts/dev.sh)", err)
+	}
+	if err := json.Unmarshal(b, &setup); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	var all []*app.Deps
+	for _, f := range functions {
+		cfg := app.Config{
+			Function:    f.entry,
+			Group:       f.group,
+			Policy:      doc,
+			AuthMode:    "local",
+			AuthKeyFile: filepath.Join(state, "auth-key.pub.pem"),
+		}
+		cfg.DB.URL = setup.Logins[f.group]
+		cfg.Replica.URL = os.Getenv("DATABASE_REPLICA_URL")
+		deps, err := app.Build(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.entry, err)
+		}
+		all = append(all, deps)
+		mux.Handle("/"+f.entry+"/", http.StripPrefix("/"+f.entry, f.handler(deps)))
+	}
+	defer func() {
+		for _, d := range all {
+			d.Close()
+		}
+	}()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	fmt.Printf("airlock: ready on http://%s (", ln.Addr())
+	for i, f := range functions {
+		if i > 0 {
+			fmt.Print(", ")
+		}
+		fmt.Printf("/%s/", f.entry)
+	}
+	fmt.Println(")")
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

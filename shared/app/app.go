@@ -1,0 +1,208 @@
+// Package app wires a function's dependencies from its configuration: the policy, the
+// SQL guard, the connection pools, the audit recorder and the identity verifier. Nothing
+// is built at start-up: a function builds its dependencies on its first request and, if
+// that fails, tries again on the next one.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/policy"
+	"airlock.dev/airlock/shared/sqlguard"
+)
+
+// Config is everything a function needs to know about its environment.
+type Config struct {
+	Function string // entry point, e.g. ExecuteQuery
+	Group    string // database group role suffix, e.g. migrate.GroupQuery
+	Policy   []byte
+	Prefix   string // role prefix, default migrate.DefaultPrefix
+	DB       db.Config
+	Replica  db.Config
+
+	AuthMode    string // "cloudrun" or "local"
+	AuthKeyFile string // local: PEM public key
+	Audience    string
+
+	AuditOptions []audit.Option // extra options, e.g. the fake Logging server in tests
+	Env          func(string) string
+}
+
+// FromEnv reads a function's configuration from the environment (see README, "Configuration").
+func FromEnv(function, group string) (Config, error) {
+	c := Config{Function: function, Group: group, Env: os.Getenv}
+	doc := os.Getenv("AIRLOCK_POLICY")
+	if doc == "" {
+		path := os.Getenv("AIRLOCK_POLICY_FILE")
+		if path == "" {
+			return c, errors.New("app: set AIRLOCK_POLICY (the policy YAML) or AIRLOCK_POLICY_FILE")
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("app: reading policy: %w", err)
+		}
+		doc = string(b)
+	}
+	c.Policy = []byte(doc)
+	c.Prefix = os.Getenv("AIRLOCK_ROLE_PREFIX")
+	c.DB = db.Config{URL: os.Getenv("DATABASE_URL"), Instance: os.Getenv("CLOUDSQL_INSTANCE"), Database: os.Getenv("DB_NAME"), IAMUser: os.Getenv("DB_IAM_USER")}
+	c.Replica = db.Config{URL: os.Getenv("DATABASE_REPLICA_URL"), Instance: os.Getenv("CLOUDSQL_REPLICA_INSTANCE"), Database: c.DB.Database, IAMUser: c.DB.IAMUser}
+	c.AuthMode = os.Getenv("AUTH_MODE")
+	c.AuthKeyFile = os.Getenv("AUTH_LOCAL_KEY_FILE")
+	c.Audience = os.Getenv("AUTH_AUDIENCE")
+	return c, nil
+}
+
+// Deps are a function's built dependencies.
+type Deps struct {
+	Config  Config
+	Policy  *policy.Policy
+	Guard   *sqlguard.Guard
+	Roles   migrate.Roles
+	Pool    *db.Pool // primary, as the function's login role
+	Replica *db.Pool // reads; nil when no replica is configured
+	Audit   *audit.Recorder
+	Auth    authn.Verifier
+}
+
+// Role is the function's database group role.
+func (d *Deps) Role() string { return d.Roles.Group(d.Config.Group) }
+
+// Build creates the dependencies. It connects to nothing: pools dial on first use.
+func Build(ctx context.Context, c Config) (*Deps, error) {
+	pol, err := policy.Load(c.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if c.Prefix == "" {
+		c.Prefix = migrate.DefaultPrefix
+	}
+	d := &Deps{Config: c, Policy: pol, Guard: sqlguard.New(pol.Catalog()), Roles: migrate.Roles{Prefix: c.Prefix}}
+	if d.Auth, err = verifier(c); err != nil {
+		return nil, err
+	}
+	// Developers' SQL runs on the query function's pools, which must be reset on release.
+	reset := c.Group == migrate.GroupQuery
+	c.DB.ResetOnRelease, c.Replica.ResetOnRelease = reset, reset
+	if d.Pool, err = db.Open(ctx, c.DB); err != nil {
+		return nil, err
+	}
+	if c.Replica.URL != "" || c.Replica.Instance != "" {
+		if d.Replica, err = db.Open(ctx, c.Replica); err != nil {
+			d.Pool.Close()
+			return nil, err
+		}
+	}
+	opts := []audit.Option{audit.WithFunction(c.Function)}
+	if env(c, "AUDIT_SINK") == "cloudlogging" {
+		// Chain heads go to the database too, so a cut at the log's tail shows. The
+		// file sink keeps its own heads file beside the trail.
+		opts = append(opts, audit.WithHeadStore(audit.NewPGHeadStore(d.Pool, d.Role())))
+	}
+	opts = append(opts, c.AuditOptions...)
+	if d.Audit, err = audit.FromEnv(ctx, opts...); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("app: audit: %w", err)
+	}
+	return d, nil
+}
+
+// Close releases the pools and flushes the audit trail's last checkpoint.
+func (d *Deps) Close() {
+	if d.Audit != nil {
+		d.Audit.Close(context.Background())
+	}
+	if d.Replica != nil {
+		d.Replica.Close()
+	}
+	if d.Pool != nil {
+		d.Pool.Close()
+	}
+}
+
+func env(c Config, key string) string {
+	if c.Env != nil {
+		return c.Env(key)
+	}
+	return os.Getenv(key)
+}
+
+func verifier(c Config) (authn.Verifier, error) {
+	switch c.AuthMode {
+	case "cloudrun", "":
+		return authn.CloudRun{Audience: c.Audience}, nil
+	case "local":
+		b, err := os.ReadFile(c.AuthKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("app: AUTH_MODE=local needs AUTH_LOCAL_KEY_FILE: %w", err)
+		}
+		k, err := authn.ParsePublicKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		return authn.Local{Key: k, Audience: c.Audience}, nil
+	default:
+		return nil, fmt.Errorf("app: AUTH_MODE %q is not cloudrun or local", c.AuthMode)
+	}
+}
+
+// A Lazy handler builds the real handler on its first request. A failed build is
+// answered with 503 and retried on the next request, unlike sync.Once, which would keep
+// the failure for the life of the instance.
+type Lazy struct {
+	build func(context.Context) (http.Handler, error)
+	mu    sync.Mutex
+	h     http.Handler
+}
+
+// NewLazy returns a handler that calls build on first use.
+func NewLazy(build func(context.Context) (http.Handler, error)) *Lazy { return &Lazy{build: build} }
+
+func (l *Lazy) handler(ctx context.Context) (http.Handler, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h != nil {
+		return l.h, nil
+	}
+	h, err := l.build(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	l.h = h
+	return h, nil
+}
+
+func (l *Lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, err := l.handler(r.Context())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, `{"severity":"ERROR","message":"starting function: %s"}`+"\n", jsonEscape(err.Error()))
+		httpapi.WriteError(w, httpapi.NewRequestID(), httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the function could not start; it will retry on the next request"))
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+func jsonEscape(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, ' ')
+		default:
+			b = append(b, string(r)...)
+		}
+	}
+	return string(b)
+}
