@@ -40,6 +40,6 @@ The audit trail is $STATE/audit.jsonl (check it with scripts/audit-verify $STATE
 MSG
 "$STATE/bin/devserver" --listen "127.0.0.1:$PORT" --state "$STATE" --policy "$POLICY" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; pg_stop' EXIT
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; pg_stop' EXIT
 trap 'exit 130' INT TERM
 wait $SERVER
