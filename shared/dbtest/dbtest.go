@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
@@ -90,7 +90,7 @@ func NewWithPolicy(t testing.TB, doc []byte) *DB {
 		t.Fatalf("dbtest: creating database: %v", err)
 	}
 	t.Cleanup(func() { d.drop(admin) })
-	d.AdminURL = withDatabase(admin, d.Name)
+	d.AdminURL = db.WithDatabase(admin, d.Name)
 
 	conn := mustConnect(t, ctx, d.AdminURL)
 	defer conn.Close(context.WithoutCancel(ctx))
@@ -101,7 +101,7 @@ func NewWithPolicy(t testing.TB, doc []byte) *DB {
 			t.Fatalf("dbtest: creating login %s: %v", login, err)
 		}
 		logins[g] = []string{login}
-		d.logins[g] = withUser(d.AdminURL, login, password)
+		d.logins[g] = db.WithUser(d.AdminURL, login, password)
 	}
 	if err := migrate.Apply(ctx, conn, pol, migrate.Options{Prefix: d.Roles.Prefix, Logins: logins}); err != nil {
 		t.Fatalf("dbtest: %v", err)
@@ -126,7 +126,7 @@ func demoTemplate(ctx context.Context, admin string) (string, error) {
 			tpl.err = fmt.Errorf("creating template: %w", err)
 			return
 		}
-		conn, err := pgx.Connect(ctx, withDatabase(admin, tpl.name))
+		conn, err := pgx.Connect(ctx, db.WithDatabase(admin, tpl.name))
 		if err != nil {
 			tpl.err = fmt.Errorf("connecting to template: %w", err)
 			return
@@ -190,20 +190,4 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func withDatabase(u, db string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.Path = "/" + db
-	return p.String()
-}
 
-func withUser(u, user, password string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.User = url.UserPassword(user, password)
-	return p.String()
-}

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
@@ -172,7 +173,7 @@ func cmdDevSetup(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	root.Close(ctx)
-	dbURL := withPath(*admin, *database)
+	dbURL := db.WithDatabase(*admin, *database)
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return err
@@ -196,7 +197,7 @@ func cmdDevSetup(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		opts.Logins[g] = []string{login}
-		logins[g] = withUser(dbURL, login, password)
+		logins[g] = db.WithUser(dbURL, login, password)
 	}
 	if err := migrate.Apply(ctx, conn, pol, opts); err != nil {
 		return err
@@ -268,23 +269,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func withPath(u, db string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.Path = "/" + db
-	return p.String()
-}
 
-func withUser(u, user, password string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.User = url.UserPassword(user, password)
-	return p.String()
-}
 
 func redact(u string) string {
 	p, err := url.Parse(u)
