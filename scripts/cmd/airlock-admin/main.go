@@ -269,8 +269,6 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-
-
 func redact(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
