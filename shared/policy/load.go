@@ -43,8 +43,8 @@ type rawTable struct {
 
 type rawMask struct {
 	Mask      yaml.Node `yaml:"mask"`
-	KeepFirst int      `yaml:"keep_first"`
-	KeepLast  int      `yaml:"keep_last"`
+	KeepFirst int       `yaml:"keep_first"`
+	KeepLast  int       `yaml:"keep_last"`
 }
 
 type rawWrite struct {
