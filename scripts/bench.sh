@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Measures Airlock against baselines taken in the same run and prints one markdown table,
+# also saved to .dev/bench.md: the SQL guard next to a bare pg_query.Parse, the query
+# function end to end next to a direct pgx query, and the memory of a 1,000,000-row
+# result. Uses DATABASE_URL (a superuser URL) or a throwaway PostgreSQL cluster it starts
+# and removes, like scripts/test.sh. Takes one to two minutes. Extra arguments go to
+# scripts/cmd/bench (e.g. -requests 500 -guard-rounds 200 for a quick run).
+#
+# The go test benchmarks of the guard alone still run as usual:
+#	go test -run '^$' -bench 'Check|Parse' ./shared/sqlguard
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/lib/pg.sh
+. scripts/lib/pg.sh
+TMP=$(mktemp -d /tmp/airlock-bench.XXXXXX)
+chmod 755 "$TMP"
+trap 'pg_stop; rm -rf "$TMP"' EXIT
+pg_start "$TMP/pg" 55432
+echo "airlock: benchmarking against $(echo "$DATABASE_URL" | sed 's#://[^@]*@#://***@#')" >&2
+
+mkdir -p .dev
+go build -o "$TMP/bench" ./scripts/cmd/bench
+"$TMP/bench" -out .dev/bench.md "$@"

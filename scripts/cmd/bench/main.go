@@ -1,0 +1,603 @@
+// Command bench measures Airlock against baselines taken in the same run and prints one
+// markdown table:
+//
+//   - the SQL guard's time per statement over the legit corpus, next to pg_query.Parse
+//     alone on the same statements;
+//   - the query function end to end, over real HTTP (app.Build + query.New behind an
+//     httptest server, file audit sink), next to a direct pgx query of the same SQL on
+//     the same database, at 1 and 16 concurrent callers;
+//   - the memory a 1,000,000-row result costs the function under the policy's caps.
+//
+// It creates a throwaway database on DATABASE_URL (a superuser URL) the way
+// shared/dbtest does, and drops it when done. scripts/bench.sh runs it.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pg "github.com/pganalyze/pg_query_go/v5"
+
+	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/demo"
+	"airlock.dev/airlock/shared/grants"
+	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/policy"
+	"airlock.dev/airlock/shared/sqlguard"
+)
+
+const (
+	readSQL  = "SELECT id, user_id, pair, side, price, quantity, fee, executed_at FROM trades ORDER BY id LIMIT 100"
+	bigSQL   = "SELECT g, md5(g::text) FROM generate_series(1, 1000000) g"
+	memLimit = 100 << 20
+)
+
+func main() {
+	dsn := flag.String("database-url", os.Getenv("DATABASE_URL"), "superuser URL of a PostgreSQL server")
+	corpus := flag.String("corpus", "shared/sqlguard/testdata/corpus/legit-public.jsonl", "legit SQL corpus")
+	out := flag.String("out", ".dev/bench.md", "also write the table here")
+	guardRounds := flag.Int("guard-rounds", 1000, "passes over the corpus for the guard figures")
+	requests := flag.Int("requests", 2000, "requests per caller count for the end-to-end figures")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *dsn == "" {
+		fmt.Fprintln(os.Stderr, "bench: set DATABASE_URL or --database-url to a superuser URL")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	// The file audit sink mirrors every line to os.Stdout; keep stdout for the table.
+	stdout := os.Stdout
+	if null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		os.Stdout = null
+	}
+	table, err := run(ctx, *dsn, *corpus, *guardRounds, *requests)
+	os.Stdout = stdout
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+	fmt.Print(table)
+	if *out != "" {
+		if err := os.MkdirAll(filepath.Dir(*out), 0o755); err == nil {
+			err = os.WriteFile(*out, []byte(table), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: writing", *out+":", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "bench: table saved to", *out)
+	}
+}
+
+// The peak heap is sampled all run long; the 1M-row phase resets it first.
+var peakHeap atomic.Uint64
+
+func sampleHeap(ctx context.Context) {
+	var ms runtime.MemStats
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		runtime.ReadMemStats(&ms)
+		for {
+			old := peakHeap.Load()
+			if ms.HeapInuse <= old || peakHeap.CompareAndSwap(old, ms.HeapInuse) {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (string, error) {
+	var rows []string
+	row := func(format string, args ...any) { rows = append(rows, fmt.Sprintf(format, args...)) }
+
+	pol, err := policy.Load(demo.Policy)
+	if err != nil {
+		return "", err
+	}
+
+	// (a) The guard against a bare parse.
+	stmts, err := loadCorpus(corpus)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(os.Stderr, "bench: guard: %d statements × %d rounds\n", len(stmts), guardRounds)
+	g := sqlguard.New(pol.Catalog())
+	perms := pol.Permissions(sqlguard.Read, nil)
+	var checkT, parseT []time.Duration
+	var checkSum, parseSum time.Duration
+	for _, s := range stmts { // warm up, and make sure the corpus is allowed
+		if d := g.Check(s, perms); !d.Allowed {
+			return "", fmt.Errorf("guard denies a legit statement (%s): %s", d.Rule, s)
+		}
+		if _, err := pg.Parse(s); err != nil {
+			return "", err
+		}
+	}
+	for range guardRounds {
+		for _, s := range stmts {
+			t0 := time.Now()
+			pg.Parse(s)
+			t1 := time.Now()
+			g.Check(s, perms)
+			t2 := time.Now()
+			parseT, checkT = append(parseT, t1.Sub(t0)), append(checkT, t2.Sub(t1))
+			parseSum += t1.Sub(t0)
+			checkSum += t2.Sub(t1)
+		}
+	}
+	cm, cp := pct(checkT, 50), pct(checkT, 99)
+	pm, pp := pct(parseT, 50), pct(parseT, 99)
+	row("| SQL guard: `Check` per statement (%d legit statements × %d) | median %s, p99 %s | `pg_query.Parse` alone: median %s, p99 %s | **%.2f×** median, %.2f× p99, %.2f× total | ≤ 1.5× | %s |",
+		len(stmts), guardRounds, us(cm), us(cp), us(pm), us(pp), ratio(cm, pm), ratio(cp, pp), ratio(checkSum, parseSum), verdict(ratio(cm, pm) <= 1.5))
+
+	// A database of our own, like shared/dbtest's.
+	fmt.Fprintln(os.Stderr, "bench: creating the bench database")
+	bdb, err := setup(ctx, admin, pol)
+	if err != nil {
+		return "", err
+	}
+	defer bdb.drop(admin)
+
+	dir, err := os.MkdirTemp("", "airlock-bench-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	keyFile := filepath.Join(dir, "auth-key.pub.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
+		return "", err
+	}
+	os.Setenv("AUDIT_SINK", "file")
+	os.Setenv("AUDIT_FILE", filepath.Join(dir, "audit.jsonl"))
+	deps, err := app.Build(ctx, app.Config{
+		Function: query.EntryPoint, Group: migrate.GroupQuery, Policy: demo.Policy, Prefix: bdb.prefix,
+		DB:       db.Config{URL: bdb.login},
+		AuthMode: "local", AuthKeyFile: keyFile,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer deps.Close()
+	srv := httptest.NewServer(query.New(deps))
+	defer srv.Close()
+	tok, err := authn.Mint(key, "dev1@example.com", "", 2*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+	callFn := func(body string) (int, []byte, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, err
+	}
+	readBody, _ := json.Marshal(map[string]string{"sql": readSQL})
+	fn := func() error {
+		st, b, err := callFn(string(readBody))
+		if err != nil {
+			return err
+		}
+		if st != http.StatusOK {
+			return fmt.Errorf("function answered %d: %s", st, b)
+		}
+		return nil
+	}
+	st, b, err := callFn(string(readBody))
+	if err != nil {
+		return "", err
+	}
+	var res struct {
+		RowCount int `json:"row_count"`
+	}
+	json.Unmarshal(b, &res)
+	if st != http.StatusOK || res.RowCount != 100 {
+		return "", fmt.Errorf("the 100-row read answered %d with %d rows: %.300s", st, res.RowCount, b)
+	}
+
+	direct, err := pgxpool.New(ctx, bdb.adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer direct.Close()
+	// The function reads the masked views (search_path=masked); the same direct query
+	// through them tells the views' cost from the function's own.
+	vcfg, err := pgxpool.ParseConfig(bdb.adminURL)
+	if err != nil {
+		return "", err
+	}
+	vcfg.ConnConfig.RuntimeParams["search_path"] = "masked"
+	viaView, err := pgxpool.NewWithConfig(ctx, vcfg)
+	if err != nil {
+		return "", err
+	}
+	defer viaView.Close()
+	directQ := directQuery(ctx, direct)
+	viewQ := directQuery(ctx, viaView)
+
+	// (b) End to end against the direct query, at each concurrency level.
+	var overhead1 time.Duration
+	for _, callers := range []int{1, 16} {
+		fmt.Fprintf(os.Stderr, "bench: 100-row read, %d caller(s), %d requests each way\n", callers, requests)
+		for _, f := range []func() error{directQ, viewQ, fn} { // warm-up
+			if _, err := load(callers, requests/4, f); err != nil {
+				return "", err
+			}
+		}
+		d, err := load(callers, requests, directQ)
+		if err != nil {
+			return "", err
+		}
+		v, err := load(callers, requests, viewQ)
+		if err != nil {
+			return "", err
+		}
+		f, err := load(callers, requests, fn)
+		if err != nil {
+			return "", err
+		}
+		over := f.median - d.median
+		if callers == 1 {
+			overhead1 = over
+		}
+		row("| Query function, 100-row read, %d caller%s (%d requests) | median %s ms, p99 %s ms, %.0f req/s | direct pgx pool: median %s ms, p99 %s ms, %.0f req/s (same SQL on `masked.trades`: median %s ms) | median overhead **%s ms** (%.2f×; %s ms over the direct query on `masked.trades`), throughput %.2f× | < 2 ms | %s |",
+			callers, plural(callers), requests, ms(f.median), ms(f.p99), f.rps, ms(d.median), ms(d.p99), d.rps, ms(v.median),
+			ms(over), ratio(f.median, d.median), ms(f.median-v.median), f.rps/d.rps, verdict(over < 2*time.Millisecond))
+	}
+
+	// Where the overhead goes: the two pieces of every query that are neither the guard
+	// nor the developer's statement, each timed alone on the same pools.
+	store := grants.New(deps.Pool, deps.Role())
+	sessT, err := timeN(requests/2, func() error { _, err := store.Session(ctx, "dev1@example.com"); return err })
+	if err != nil {
+		return "", err
+	}
+	auditT, err := timeN(requests/2, func() error {
+		return deps.Audit.Record(ctx, audit.Entry{Event: audit.EventQueryAttempt, Actor: "dev1@example.com", Function: query.EntryPoint, RequestID: "bench", SQL: readSQL, Mode: "read", Decision: audit.DecisionAllowed})
+	})
+	if err != nil {
+		return "", err
+	}
+	row("| of which: loading the caller's grants (`grants.Store.Session`, 1 caller) | median %s ms, p99 %s ms | — | %.0f%% of the 1-caller median overhead | — | — |",
+		ms(sessT.median), ms(sessT.p99), 100*ratio(sessT.median, overhead1))
+	row("| of which: one audit record, file sink (2 per query, 1 caller) | median %s ms, p99 %s ms | — | %.0f%% of the 1-caller median overhead (×2) | — | — |",
+		ms(auditT.median), ms(auditT.p99), 100*ratio(2*auditT.median, overhead1))
+
+	// (c) A million-row result under the policy's caps.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var ms0 runtime.MemStats
+	for _, maxRows := range []int{0, pol.Limits.MaxRows} {
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		peakHeap.Store(ms0.HeapInuse)
+		go sampleHeap(sctx)
+		body := map[string]any{"sql": bigSQL}
+		label := fmt.Sprintf("default `max_rows` (%d)", pol.Limits.DefaultMaxRows)
+		if maxRows > 0 {
+			body["max_rows"] = maxRows
+			label = fmt.Sprintf("`max_rows` %d (the policy's cap)", maxRows)
+		}
+		bb, _ := json.Marshal(body)
+		fmt.Fprintf(os.Stderr, "bench: 1,000,000-row result, %s\n", label)
+		t0 := time.Now()
+		st, b, err := callFn(string(bb))
+		el := time.Since(t0)
+		if err != nil {
+			return "", err
+		}
+		var big struct {
+			RowCount  int  `json:"row_count"`
+			Truncated bool `json:"truncated"`
+		}
+		json.Unmarshal(b, &big)
+		if st != http.StatusOK {
+			return "", fmt.Errorf("the 1,000,000-row read answered %d: %.300s", st, b)
+		}
+		peak := peakHeap.Load()
+		hwm := vmHWM()
+		row("| Query function, `%s`, %s | answered %d rows (truncated=%v, %d KiB) in %s ms; peak Go heap in use %.1f MB, process peak RSS %.1f MB | Go heap in use before: %.1f MB | heap grew %.1f MB | < 100 MB | %s |",
+			bigSQL, label, big.RowCount, big.Truncated, len(b)>>10, ms(el), mb(peak), mb(hwm), mb(ms0.HeapInuse), mb(peak)-mb(ms0.HeapInuse),
+			verdict(peak < memLimit && (hwm == 0 || hwm < memLimit)))
+	}
+	stop()
+
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "Airlock benchmarks, %s, %s %s/%s, %d CPUs, PostgreSQL %s; every baseline measured in the same run.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), bdb.version)
+	sb.WriteString("| Measurement | Airlock | Baseline (same run) | Ratio / overhead | Target | Met |\n")
+	sb.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		sb.WriteString(r + "\n")
+	}
+	return sb.String(), nil
+}
+
+type stats struct {
+	median, p99 time.Duration
+	rps         float64
+}
+
+// directQuery is the baseline: the same SQL on a plain pgx pool, every value decoded.
+func directQuery(ctx context.Context, pool *pgxpool.Pool) func() error {
+	return func() error {
+		rs, err := pool.Query(ctx, readSQL)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rs.Next() {
+			if _, err := rs.Values(); err != nil {
+				rs.Close()
+				return err
+			}
+			n++
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		if n != 100 {
+			return fmt.Errorf("direct read returned %d rows", n)
+		}
+		return nil
+	}
+}
+
+// timeN times n sequential calls of f.
+func timeN(n int, f func() error) (stats, error) { return load(1, n, f) }
+
+// load runs n calls of f spread over callers goroutines and reports their latency.
+func load(callers, n int, f func() error) (stats, error) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t0 := time.Now()
+				if err := f(); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	if firstErr != nil {
+		return stats{}, firstErr
+	}
+	return stats{median: pct(lat, 50), p99: pct(lat, 99), rps: float64(n) / wall.Seconds()}, nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	i := (len(s)*p + 99) / 100
+	return s[max(0, min(len(s)-1, i-1))]
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func us(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e3, 'f', 1, 64) + " µs" }
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
+func mb(b uint64) float64       { return float64(b) / (1 << 20) }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// vmHWM is the process's peak resident set size, from /proc/self/status (Linux only).
+func vmHWM() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if n, err := strconv.ParseUint(f[0], 10, 64); err == nil {
+				return n << 10
+			}
+		}
+	}
+	return 0
+}
+
+func loadCorpus(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var it struct {
+			SQL string `json:"sql"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, it.SQL)
+	}
+	if len(out) == 0 {
+		return nil, errors.New(path + ": no statements")
+	}
+	return out, sc.Err()
+}
+
+// benchDB is the throwaway database: the demo schema and rows, the migrations under a
+// role prefix of its own, and the query function's login role.
+type benchDB struct {
+	name, prefix, adminURL, login, version string
+}
+
+func setup(ctx context.Context, admin string, pol *policy.Policy) (*benchDB, error) {
+	suffix := randomHex(5)
+	d := &benchDB{name: "airlock_bench_" + suffix, prefix: "b" + suffix + "_"}
+	root, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to DATABASE_URL: %w", err)
+	}
+	defer root.Close(ctx)
+	root.QueryRow(ctx, `SHOW server_version`).Scan(&d.version)
+	if _, err := root.Exec(ctx, `CREATE DATABASE `+ident(d.name)); err != nil {
+		return nil, fmt.Errorf("creating database: %w", err)
+	}
+	d.adminURL = withURL(admin, d.name, nil)
+	conn, err := pgx.Connect(ctx, d.adminURL)
+	if err != nil {
+		d.drop(admin)
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	fail := func(err error) (*benchDB, error) { conn.Close(ctx); d.drop(admin); return nil, err }
+	if err := demo.Load(ctx, conn); err != nil {
+		return fail(err)
+	}
+	logins := map[string][]string{}
+	for _, g := range migrate.Groups {
+		login, password := d.prefix+"login_"+g, randomHex(12)
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN NOINHERIT PASSWORD '%s'`, ident(login), password)); err != nil {
+			return fail(fmt.Errorf("creating login %s: %w", login, err))
+		}
+		logins[g] = []string{login}
+		if g == migrate.GroupQuery {
+			d.login = withURL(d.adminURL, d.name, url.UserPassword(login, password))
+		}
+	}
+	if err := migrate.Apply(ctx, conn, pol, migrate.Options{Prefix: d.prefix, Logins: logins}); err != nil {
+		return fail(err)
+	}
+	return d, nil
+}
+
+func (d *benchDB) drop(admin string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return
+	}
+	defer root.Close(ctx)
+	root.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(d.name)+` WITH (FORCE)`)
+	rows, err := root.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`, d.prefix)
+	if err != nil {
+		return
+	}
+	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, r := range roles {
+		root.Exec(ctx, `DROP ROLE IF EXISTS `+ident(r))
+	}
+}
+
+func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func withURL(u, db string, user *url.Userinfo) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	p.Path = "/" + db
+	if user != nil {
+		p.User = user
+	}
+	return p.String()
+}
