@@ -1,0 +1,156 @@
+// Package sweep is the SweepExpired function: Cloud Scheduler calls it every minute, as a
+// dedicated service account, and it ends what has run out — grants past their expiry
+// (role memberships revoked, sessions terminated, grant marked expired, audited), pending
+// requests past their deadline (expired, requester told) — and reminds developers whose
+// grant ends within ten minutes. The work itself is grants.Store.Sweep.
+package sweep
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/grants"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
+)
+
+// EntryPoint is the function's name in Cloud Functions.
+const EntryPoint = "SweepExpired"
+
+// DemoScheduler is the scheduler identity of the demo configuration; the devserver
+// uses it when SCHEDULER_EMAIL is not set.
+const DemoScheduler = "sweeper@airlock-demo.iam.gserviceaccount.com"
+
+var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
+	cfg, err := app.FromEnv(EntryPoint, migrate.GroupSweeper)
+	if err != nil {
+		return nil, err
+	}
+	scheduler := SchedulerEmail(cfg, "")
+	if scheduler == "" {
+		return nil, errors.New("sweep: set SCHEDULER_EMAIL to the Cloud Scheduler service account")
+	}
+	deps, err := app.Build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(deps, scheduler), nil
+})
+
+// SweepExpired is the Cloud Functions entry point. Its dependencies are built from the
+// environment on the first request.
+func SweepExpired(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+
+// SchedulerEmail reads SCHEDULER_EMAIL from cfg's environment, or returns fallback.
+func SchedulerEmail(cfg app.Config, fallback string) string {
+	get := cfg.Env
+	if get == nil {
+		get = os.Getenv
+	}
+	if e := strings.ToLower(strings.TrimSpace(get("SCHEDULER_EMAIL"))); e != "" {
+		return e
+	}
+	return fallback
+}
+
+// A Handler serves SweepExpired.
+type Handler struct {
+	deps      *app.Deps
+	grants    *grants.Store
+	scheduler string
+	batch     int
+}
+
+// New returns the handler for built dependencies, accepting only scheduler's tokens.
+func New(deps *app.Deps, scheduler string) *Handler {
+	return &Handler{deps: deps, grants: grants.New(deps.Pool, deps.Role()), scheduler: strings.ToLower(scheduler)}
+}
+
+// NewLocal is New for local runs (the devserver): the scheduler is SCHEDULER_EMAIL, or
+// DemoScheduler when that is not set.
+func NewLocal(deps *app.Deps) *Handler {
+	return New(deps, SchedulerEmail(deps.Config, DemoScheduler))
+}
+
+// WithBatch sets how many grants (and requests, and reminders) one run handles at most.
+func (h *Handler) WithBatch(n int) *Handler { h.batch = n; return h }
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := httpapi.NewRequestID()
+	if r.URL.Path != "/" && r.URL.Path != "" {
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: POST to /", r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST"))
+		return
+	}
+	if err := h.serve(w, r, rid); err != nil {
+		httpapi.WriteError(w, rid, err)
+	}
+}
+
+// serve is the story of one run: authenticate, sweep (each expiry audited before it is
+// committed), audit the run, respond. It returns an error only before it has answered.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) error {
+	ctx := r.Context()
+	caller, err := h.authenticate(ctx, r)
+	if err != nil {
+		return err
+	}
+	res, err := h.grants.Sweep(ctx, grants.SweepOptions{Audit: h.deps.Audit, Batch: h.batch, Function: EntryPoint, RequestID: rid})
+	run := audit.Entry{
+		Event:     audit.EventSweepRun,
+		Actor:     caller,
+		Function:  EntryPoint,
+		RequestID: rid,
+		Decision:  audit.DecisionAllowed,
+		Details: map[string]any{
+			"expired_grants": res.ExpiredGrants, "terminated_sessions": res.TerminatedSessions,
+			"expired_requests": res.ExpiredRequests, "reminders": res.Reminders, "remaining": res.Remaining,
+		},
+	}
+	if err != nil {
+		if errors.Is(err, audit.ErrUnavailable) {
+			// The trail is down: recording the run would fail too.
+			logError(rid, err)
+			return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable",
+				"the audit trail could not confirm a record, so the sweep stopped after %d grant(s); their sessions were ended and roles resynced, and the next run finishes the job", res.ExpiredGrants)
+		}
+		logError(rid, err)
+		run.Decision, run.ErrorClass, run.Message, run.Severity = audit.DecisionError, "database_unavailable", err.Error(), audit.SeverityWarning
+		h.deps.Audit.Record(ctx, run) // best effort: every expiry done so far has its own entry
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable",
+			"the sweep stopped after %d grant(s): the database failed; every grant is either fully active or fully expired, and the next run finishes the job", res.ExpiredGrants)
+	}
+	if err := h.deps.Audit.Record(ctx, run); err != nil {
+		return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the sweep finished but the audit trail could not record the run; the next run will")
+	}
+	httpapi.WriteJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (h *Handler) authenticate(ctx context.Context, r *http.Request) (string, error) {
+	id, err := h.deps.Auth.Verify(ctx, r)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
+		return "", httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+	}
+	if h.scheduler == "" || id.Email != h.scheduler {
+		return "", httpapi.Errorf(http.StatusForbidden, "not_scheduler", "%s may not run the sweeper; only the scheduler's service account may", id.Email)
+	}
+	return id.Email, nil
+}
+
+func logError(rid string, err error) {
+	b, _ := json.Marshal(map[string]string{"severity": "ERROR", "message": "sweep: " + err.Error(), "request_id": rid})
+	fmt.Fprintln(os.Stderr, string(b))
+}

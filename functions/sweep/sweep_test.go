@@ -1,0 +1,313 @@
+package sweep
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/codes"
+
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/dbtest"
+	"airlock.dev/airlock/shared/migrate"
+)
+
+const scheduler = "sweeper@airlock-test.iam.gserviceaccount.com"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	dbtest.DropTemplates()
+	os.Exit(code)
+}
+
+type harness struct {
+	d     *dbtest.DB
+	admin *pgxpool.Pool
+	logs  *audittest.Server
+	key   *ecdsa.PrivateKey
+	h     *Handler
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin, err := pgxpool.New(ctx, d.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := db.Open(ctx, db.Config{URL: d.URL(migrate.GroupSweeper)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	logs := audittest.NewServer(t)
+	rec, err := audit.NewRecorder(ctx, "airlock-test",
+		audit.WithClientOptions(logs.ClientOptions()...),
+		audit.WithLoggerOptions(logs.LoggerOptions()...),
+		audit.WithFunction(EntryPoint),
+		audit.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.Close(context.Background()) })
+	deps := &app.Deps{
+		Config: app.Config{Function: EntryPoint, Group: migrate.GroupSweeper, Prefix: d.Roles.Prefix},
+		Policy: d.Policy,
+		Roles:  d.Roles,
+		Pool:   pool,
+		Audit:  rec,
+		Auth:   authn.Local{Key: &key.PublicKey},
+	}
+	return &harness{d: d, admin: admin, logs: logs, key: key, h: New(deps, scheduler)}
+}
+
+func (h *harness) call(t *testing.T, email string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/", nil)
+	if email != "" {
+		tok, err := authn.Mint(h.key, email, "", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	w := httptest.NewRecorder()
+	h.h.ServeHTTP(w, req)
+	var body map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatalf("answer %d is not JSON: %q", w.Code, w.Body.String())
+	}
+	return w.Code, body
+}
+
+func errorCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// grants inserts one expired grant per developer, each developer's role synced while
+// the grant was still active, so each holds the capability.
+func (h *harness) grants(t *testing.T, devs ...string) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	var ids []int64
+	for _, dev := range devs {
+		var id int64
+		err := h.admin.QueryRow(ctx, `
+			INSERT INTO airlock.grants (grantee, role, capabilities, starts_at, expires_at)
+			VALUES ($1, 'unmasked_users', ARRAY['unmasked_users'], now() - interval '2 hours', now() + interval '1 hour')
+			RETURNING id`, dev).Scan(&id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.admin.Exec(ctx, `SELECT airlock.sync_developer($1)`, dev); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := h.admin.Exec(ctx, `UPDATE airlock.grants SET expires_at = now() - interval '1 second' WHERE id = ANY($1)`, ids); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func (h *harness) holds(t *testing.T, dev string) bool {
+	t.Helper()
+	var ok bool
+	err := h.admin.QueryRow(context.Background(), `
+		SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+		                 JOIN pg_roles b ON b.oid = m.roleid
+		                 JOIN pg_roles u ON u.oid = m.member
+		                 JOIN airlock.developers d ON d.db_role = u.rolname
+		                WHERE d.email = $1 AND b.rolname = $2)`, dev, h.d.Roles.Unmasked("users")).Scan(&ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func (h *harness) statuses(t *testing.T) map[string]int {
+	t.Helper()
+	rows, err := h.admin.Query(context.Background(), `SELECT status, count(*) FROM airlock.grants GROUP BY status`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		rows.Scan(&s, &n)
+		out[s] = n
+	}
+	return out
+}
+
+// expiredEntries counts the audit trail's grant.expired entries by grant id.
+func (h *harness) expiredEntries() map[int64]int {
+	out := map[int64]int{}
+	for _, p := range h.logs.Payloads() {
+		if p["event"] != audit.EventGrantExpired {
+			continue
+		}
+		ids, _ := p["grant_ids"].([]any)
+		for _, id := range ids {
+			out[int64(id.(float64))]++
+		}
+	}
+	return out
+}
+
+func TestAuth(t *testing.T) {
+	h := newHarness(t)
+	if code, body := h.call(t, ""); code != http.StatusUnauthorized || errorCode(body) != "unauthenticated" {
+		t.Errorf("no token: %d %v, want 401 unauthenticated", code, body)
+	}
+	if code, body := h.call(t, "dev1@example.com"); code != http.StatusForbidden || errorCode(body) != "not_scheduler" {
+		t.Errorf("developer token: %d %v, want 403 not_scheduler", code, body)
+	}
+	if code, body := h.call(t, "SWEEPER@airlock-demo.iam.gserviceaccount.com"); code != http.StatusForbidden {
+		t.Errorf("another service account: %d %v, want 403", code, body)
+	}
+	code, body := h.call(t, scheduler)
+	if code != http.StatusOK {
+		t.Fatalf("scheduler token: %d %v, want 200", code, body)
+	}
+	var keys []string
+	for k := range body {
+		keys = append(keys, k)
+	}
+	for _, k := range []string{"expired_grants", "terminated_sessions", "expired_requests", "reminders", "remaining"} {
+		if _, ok := body[k]; !ok {
+			t.Errorf("answer %v lacks %q", body, k)
+		}
+	}
+	if len(body) != 5 {
+		t.Errorf("answer has keys %v, want exactly the five counts", keys)
+	}
+	// Only POST.
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	w := httptest.NewRecorder()
+	h.h.ServeHTTP(w, req)
+	if w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", w.Code)
+	}
+}
+
+func TestSweepOverHTTP(t *testing.T) {
+	h := newHarness(t)
+	ids := h.grants(t, "dev1@example.com", "dev2@example.com")
+	code, body := h.call(t, scheduler)
+	if code != http.StatusOK || body["expired_grants"] != float64(2) || body["remaining"] != float64(0) {
+		t.Fatalf("sweep: %d %v, want 200 with 2 expired grants", code, body)
+	}
+	got := h.expiredEntries()
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("grant %d has %d grant.expired entries, want 1", id, got[id])
+		}
+	}
+	var runs int
+	for _, p := range h.logs.Payloads() {
+		if p["event"] == audit.EventSweepRun {
+			runs++
+			if p["actor"] != scheduler {
+				t.Errorf("sweep.run actor %v, want %s", p["actor"], scheduler)
+			}
+		}
+	}
+	if runs != 1 {
+		t.Errorf("%d sweep.run entries, want 1", runs)
+	}
+}
+
+// TestAuditUnavailable: with the audit trail down the sweep answers 503, marks nothing
+// expired without its entry, but still takes the capability away; once the trail is back
+// the next run finishes the job.
+func TestAuditUnavailable(t *testing.T) {
+	h := newHarness(t)
+	devs := []string{"dev1@example.com", "dev2@example.com", "lead1@example.com"}
+	ids := h.grants(t, devs...)
+	h.logs.FailWith(codes.Unavailable)
+
+	code, body := h.call(t, scheduler)
+	if code != http.StatusServiceUnavailable || errorCode(body) != "audit_unavailable" {
+		t.Fatalf("sweep with the trail down: %d %v, want 503 audit_unavailable", code, body)
+	}
+	if st := h.statuses(t); st["active"] != len(ids) {
+		t.Errorf("grant statuses %v: something was marked expired without its audit entry", st)
+	}
+	if len(h.expiredEntries()) != 0 {
+		t.Errorf("grant.expired entries were stored while the trail failed")
+	}
+	// The grant the sweep was working on lost its capability anyway.
+	var dropped []string
+	for _, dev := range devs {
+		if !h.holds(t, dev) {
+			dropped = append(dropped, dev)
+		}
+	}
+	if len(dropped) != 1 {
+		t.Errorf("capability dropped for %v; want exactly the grant the sweep reached", dropped)
+	}
+
+	h.logs.Recover()
+	code, body = h.call(t, scheduler)
+	if code != http.StatusOK || body["expired_grants"] != float64(len(ids)) {
+		t.Fatalf("sweep after recovery: %d %v, want 200 with %d expired", code, body, len(ids))
+	}
+	if st := h.statuses(t); st["expired"] != len(ids) {
+		t.Errorf("grant statuses %v after recovery", st)
+	}
+	got := h.expiredEntries()
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("grant %d has %d grant.expired entries, want 1", id, got[id])
+		}
+	}
+	for _, dev := range devs {
+		if h.holds(t, dev) {
+			t.Errorf("%s still holds the capability", dev)
+		}
+	}
+}
+
+func TestSchedulerEmail(t *testing.T) {
+	cfg := app.Config{Env: func(k string) string {
+		if k == "SCHEDULER_EMAIL" {
+			return " Sched@P.iam.gserviceaccount.com "
+		}
+		return ""
+	}}
+	if got := SchedulerEmail(cfg, DemoScheduler); got != "sched@p.iam.gserviceaccount.com" {
+		t.Errorf("SchedulerEmail = %q", got)
+	}
+	cfg.Env = func(string) string { return "" }
+	if got := SchedulerEmail(cfg, DemoScheduler); got != DemoScheduler {
+		t.Errorf("SchedulerEmail fallback = %q", got)
+	}
+	if !strings.HasSuffix(DemoScheduler, ".iam.gserviceaccount.com") {
+		t.Error(fmt.Sprint("odd demo scheduler ", DemoScheduler))
+	}
+}

@@ -1,0 +1,494 @@
+package grants
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/dbtest"
+	"airlock.dev/airlock/shared/migrate"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	dbtest.DropTemplates()
+	os.Exit(code)
+}
+
+// env is one throwaway database with an admin pool and the sweeper's store.
+type env struct {
+	d     *dbtest.DB
+	admin *pgxpool.Pool
+	store *Store
+	trail string // audit file
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	d := dbtest.New(t)
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, d.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	return &env{d: d, admin: admin, store: sweeperStore(t, d), trail: filepath.Join(t.TempDir(), "audit.jsonl")}
+}
+
+func sweeperStore(t testing.TB, d *dbtest.DB) *Store {
+	t.Helper()
+	pool, err := db.Open(context.Background(), db.Config{URL: d.URL(migrate.GroupSweeper)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return New(pool, d.Roles.Group(migrate.GroupSweeper))
+}
+
+func (e *env) recorder(t testing.TB) *audit.Recorder {
+	t.Helper()
+	rec, err := audit.NewFileRecorder(context.Background(), e.trail, audit.WithFunction("SweepExpired"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.Close(context.Background()) })
+	return rec
+}
+
+// entries reads the audit file's entries of event, by grant id.
+func (e *env) entries(t testing.TB, event string) map[int64]int {
+	t.Helper()
+	out := map[int64]int{}
+	f, err := os.Open(e.trail)
+	if errors.Is(err, os.ErrNotExist) {
+		return out
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var en audit.Entry
+		if err := json.Unmarshal(sc.Bytes(), &en); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		if en.Event == event {
+			for _, id := range en.GrantIDs {
+				out[id]++
+			}
+		}
+	}
+	return out
+}
+
+// grant inserts an active grant of capability cap for grantee, expiring after expiresIn.
+func (e *env) grant(t testing.TB, grantee, cap string, expiresIn time.Duration) int64 {
+	t.Helper()
+	var id int64
+	err := e.admin.QueryRow(context.Background(), `
+		INSERT INTO airlock.grants (grantee, role, capabilities, starts_at, expires_at)
+		VALUES ($1, $2, ARRAY[$2], now() - interval '2 hours', now() + $3 * interval '1 millisecond')
+		RETURNING id`, grantee, cap, expiresIn.Milliseconds()).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *env) sync(t testing.TB, email string) string {
+	t.Helper()
+	var role string
+	if err := e.admin.QueryRow(context.Background(), `SELECT airlock.sync_developer($1)`, email).Scan(&role); err != nil {
+		t.Fatal(err)
+	}
+	return role
+}
+
+func (e *env) expireNow(t testing.TB, ids ...int64) {
+	t.Helper()
+	if _, err := e.admin.Exec(context.Background(), `UPDATE airlock.grants SET expires_at = now() - interval '1 second' WHERE id = ANY($1)`, ids); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) holds(t testing.TB, email, cap string) bool {
+	t.Helper()
+	var ok bool
+	err := e.admin.QueryRow(context.Background(), `
+		SELECT EXISTS (SELECT 1 FROM pg_auth_members m
+		                 JOIN pg_roles b ON b.oid = m.roleid
+		                 JOIN pg_roles u ON u.oid = m.member
+		                 JOIN airlock.developers d ON d.db_role = u.rolname
+		                WHERE d.email = $1 AND b.rolname = $2)`, email, e.d.Roles.Prefix+cap).Scan(&ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func (e *env) status(t testing.TB, id int64) (status, endedBy string) {
+	t.Helper()
+	var by *string
+	if err := e.admin.QueryRow(context.Background(), `SELECT status, ended_by FROM airlock.grants WHERE id = $1`, id).Scan(&status, &by); err != nil {
+		t.Fatal(err)
+	}
+	if by != nil {
+		endedBy = *by
+	}
+	return status, endedBy
+}
+
+// TestSweepEndsRunningQuery: a statement running under a grant that has run out is
+// terminated by the sweep, the grant is expired and the role loses the capability.
+func TestSweepEndsRunningQuery(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const dev = "dev1@example.com"
+	id := e.grant(t, dev, "unmasked_users", time.Hour)
+
+	// The query function's way of running a statement under the grant.
+	conn, err := pgx.Connect(ctx, e.d.URL(migrate.GroupQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var devRole string
+	steps := []func() error{
+		func() error {
+			_, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{e.d.Roles.Group(migrate.GroupQuery)}.Sanitize())
+			return err
+		},
+		func() error { return conn.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, dev).Scan(&devRole) },
+		func() error { _, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{devRole}.Sanitize()); return err },
+		func() error {
+			_, err := conn.Exec(ctx, fmt.Sprintf("SET application_name = 'airlock r=test g=%d'", id))
+			return err
+		},
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	if !e.holds(t, dev, "unmasked_users") {
+		t.Fatal("the developer's role does not hold the capability before the sweep")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := conn.Exec(ctx, `SELECT count(*) FROM generate_series(1, 1e9)`)
+		done <- err
+	}()
+	appName := fmt.Sprintf("airlock r=test g=%d", id)
+	running := func() bool {
+		var n int
+		if err := e.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'`, appName).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long query never showed up in pg_stat_activity")
+		}
+	}
+
+	e.expireNow(t, id)
+	res, err := e.store.Sweep(ctx, SweepOptions{Audit: e.recorder(t), Function: "SweepExpired"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExpiredGrants != 1 || res.TerminatedSessions != 1 || res.Remaining != 0 {
+		t.Errorf("result = %+v, want 1 expired grant, 1 terminated session, 0 remaining", res)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("the long query finished without error; it should have been terminated")
+		} else {
+			t.Logf("the long query ended with: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the long query is still running 15s after the sweep")
+	}
+	for deadline := time.Now().Add(5 * time.Second); running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("pg_stat_activity still lists the terminated backend")
+		}
+	}
+	if st, by := e.status(t, id); st != StatusExpired || by != SweeperActor {
+		t.Errorf("grant status %q ended_by %q, want expired by sweeper", st, by)
+	}
+	if e.holds(t, dev, "unmasked_users") {
+		t.Error("the developer's role still holds the capability after the sweep")
+	}
+	if n := e.entries(t, audit.EventGrantExpired)[id]; n != 1 {
+		t.Errorf("%d grant.expired entries for grant %d, want 1", n, id)
+	}
+	if n := e.entries(t, audit.EventSessionTerminated)[id]; n != 1 {
+		t.Errorf("%d session.terminated entries for grant %d, want 1", n, id)
+	}
+
+	// Idempotent: a second run finds nothing.
+	res, err = e.store.Sweep(ctx, SweepOptions{Audit: e.recorder(t)})
+	if err != nil || res != (SweepResult{}) {
+		t.Errorf("second run = %+v, %v; want nothing done", res, err)
+	}
+}
+
+// TestSweepRequestsAndReminders: pending requests past their deadline expire and their
+// requesters are told; a grant ending within ten minutes is reminded once.
+func TestSweepRequestsAndReminders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.admin.Exec(ctx, `
+		INSERT INTO airlock.access_requests (id, requester, role, reason, duration, approvals_required, expires_at, created_at)
+		VALUES ('req-old', 'dev1@example.com', 'unmasked_users', 'investigating ticket 1', '1 hour', 1, now() - interval '1 minute', now() - interval '1 day'),
+		       ('req-new', 'dev2@example.com', 'unmasked_users', 'investigating ticket 2', '1 hour', 1, now() + interval '1 hour', now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	soon := e.grant(t, "dev2@example.com", "unmasked_accounts", 5*time.Minute)
+	later := e.grant(t, "dev2@example.com", "unmasked_users", time.Hour)
+
+	rec := e.recorder(t)
+	res, err := e.store.Sweep(ctx, SweepOptions{Audit: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SweepResult{ExpiredRequests: 1, Reminders: 1}
+	if res != want {
+		t.Errorf("result = %+v, want %+v", res, want)
+	}
+	var old, fresh string
+	e.admin.QueryRow(ctx, `SELECT (SELECT status FROM airlock.access_requests WHERE id = 'req-old'), (SELECT status FROM airlock.access_requests WHERE id = 'req-new')`).Scan(&old, &fresh)
+	if old != "expired" || fresh != "pending" {
+		t.Errorf("request statuses %q, %q; want expired, pending", old, fresh)
+	}
+	rows, err := e.admin.Query(ctx, `SELECT channel, recipient, payload->>'event', coalesce(payload->>'request_id', ''), coalesce((payload->>'grant_id')::bigint, 0) FROM airlock.notifications ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var ch, to, ev, req string
+		var gid int64
+		if err := rows.Scan(&ch, &to, &ev, &req, &gid); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s %s %s %d", ch, to, ev, req, gid))
+	}
+	wantN := []string{
+		"requester dev1@example.com request.expired req-old 0",
+		fmt.Sprintf("requester dev2@example.com grant.expiring  %d", soon),
+	}
+	if strings.Join(got, "\n") != strings.Join(wantN, "\n") {
+		t.Errorf("notifications:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantN, "\n"))
+	}
+	_ = later
+
+	res, err = e.store.Sweep(ctx, SweepOptions{Audit: rec})
+	if err != nil || res != (SweepResult{}) {
+		t.Errorf("second run = %+v, %v; want nothing done (reminded once)", res, err)
+	}
+}
+
+// TestConcurrentSweepers: two sweepers started together over 10,000 expired grants
+// expire each exactly once and record each grant.expired exactly once.
+func TestConcurrentSweepers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 grants")
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 10000
+	insertExpired(t, e.admin, n, 50)
+	stores := []*Store{e.store, sweeperStore(t, e.d)}
+	recs := []*audit.Recorder{e.recorder(t), e.recorder(t)}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	totals := make([]SweepResult, 2)
+	errs := make([]error, 2)
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				res, err := stores[i].Sweep(ctx, SweepOptions{Audit: recs[i]})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				totals[i].ExpiredGrants += res.ExpiredGrants
+				if res.ExpiredGrants == 0 && res.Remaining == 0 {
+					return
+				}
+			}
+		}()
+	}
+	began := time.Now()
+	close(start)
+	wg.Wait()
+	t.Logf("two sweepers expired %d + %d grants in %s", totals[0].ExpiredGrants, totals[1].ExpiredGrants, time.Since(began).Round(time.Millisecond))
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := totals[0].ExpiredGrants + totals[1].ExpiredGrants; got != n {
+		t.Errorf("sweepers report %d expiries, want %d", got, n)
+	}
+	var expired, ids int
+	e.admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'expired' AND ended_by = 'sweeper'), count(*) FROM airlock.grants`).Scan(&expired, &ids)
+	if expired != n || ids != n {
+		t.Errorf("%d of %d grants expired, want %d of %d", expired, ids, n, n)
+	}
+	counts := e.entries(t, audit.EventGrantExpired)
+	if len(counts) != n {
+		t.Errorf("grant.expired entries name %d grants, want %d", len(counts), n)
+	}
+	for id, c := range counts {
+		if c != 1 {
+			t.Errorf("grant %d has %d grant.expired entries, want 1", id, c)
+		}
+	}
+}
+
+// insertExpired inserts n active grants past their expiry, spread over developers developers.
+func insertExpired(t testing.TB, admin *pgxpool.Pool, n, developers int) {
+	t.Helper()
+	_, err := admin.Exec(context.Background(), `
+		INSERT INTO airlock.grants (grantee, role, capabilities, starts_at, expires_at)
+		SELECT 'dev' || (i % $2) || '@example.com', 'unmasked_users', ARRAY['unmasked_users'],
+		       now() - interval '2 hours', now() - interval '1 hour' + i * interval '1 millisecond'
+		  FROM generate_series(1, $1) AS i`, n, developers)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSweepConnectionLost: the sweeper's connection is killed in the middle of a batch.
+// The run fails, every grant is fully active (status active, capability held) or fully
+// expired (status expired, capability gone), and a rerun finishes the job.
+func TestSweepConnectionLost(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 12
+	ids := make([]int64, n)
+	devs := make([]string, n)
+	for i := range ids {
+		devs[i] = fmt.Sprintf("crash%d@example.com", i)
+		ids[i] = e.grant(t, devs[i], "unmasked_users", time.Hour)
+		e.sync(t, devs[i])
+	}
+	e.expireNow(t, ids...)
+
+	seen := 0
+	opts := SweepOptions{Audit: e.recorder(t)}
+	opts.beforeCommit = func(ctx context.Context, tx pgx.Tx, g Grant) error {
+		seen++
+		if seen != 5 {
+			return nil
+		}
+		var pid int
+		if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			return err
+		}
+		_, err := e.admin.Exec(ctx, `SELECT pg_terminate_backend($1, 5000)`, pid)
+		return err
+	}
+	res, err := e.store.Sweep(ctx, opts)
+	if err == nil {
+		t.Fatalf("the sweep survived losing its connection: %+v", res)
+	}
+	t.Logf("the interrupted run: %+v, %v", res, err)
+	if res.ExpiredGrants != 4 {
+		t.Errorf("interrupted run expired %d grants, want 4", res.ExpiredGrants)
+	}
+	consistent := func() (expired int) {
+		for i, id := range ids {
+			st, _ := e.status(t, id)
+			held := e.holds(t, devs[i], "unmasked_users")
+			switch {
+			case st == StatusExpired && !held:
+				expired++
+			case st == StatusActive && held:
+			default:
+				t.Errorf("grant %d is half-expired: status %s, capability held %v", id, st, held)
+			}
+		}
+		return expired
+	}
+	if got := consistent(); got != 4 {
+		t.Errorf("%d grants expired after the interrupted run, want 4", got)
+	}
+
+	res, err = e.store.Sweep(ctx, SweepOptions{Audit: e.recorder(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExpiredGrants != n-4 || res.Remaining != 0 {
+		t.Errorf("rerun = %+v, want %d expired and 0 remaining", res, n-4)
+	}
+	if got := consistent(); got != n {
+		t.Errorf("%d grants expired after the rerun, want %d", got, n)
+	}
+	// The grant whose commit was lost was recorded before its commit, so it may have two
+	// entries (at least once); every other grant has exactly one.
+	counts := e.entries(t, audit.EventGrantExpired)
+	for i, id := range ids {
+		want := 1
+		if i == 4 {
+			want = 2
+		}
+		if counts[id] != want {
+			t.Errorf("grant %d (#%d) has %d grant.expired entries, want %d", id, i, counts[id], want)
+		}
+	}
+}
+
+// TestRevoke: a manual revocation ends the grant now, with the same effects as expiry.
+func TestRevoke(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const dev = "dev2@example.com"
+	id := e.grant(t, dev, "write_accounts", time.Hour)
+	e.sync(t, dev)
+	if !e.holds(t, dev, "write_accounts") {
+		t.Fatal("capability not held before revocation")
+	}
+	rv, err := e.store.RevokeAudited(ctx, id, "lead1@example.com", e.recorder(t), "ApprovalCallback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rv.Grant.ID != id || rv.Grant.Status != StatusRevoked {
+		t.Errorf("revocation = %+v", rv)
+	}
+	if st, by := e.status(t, id); st != StatusRevoked || by != "lead1@example.com" {
+		t.Errorf("grant status %q ended_by %q, want revoked by lead1", st, by)
+	}
+	if e.holds(t, dev, "write_accounts") {
+		t.Error("capability still held after revocation")
+	}
+	if n := e.entries(t, audit.EventGrantRevoked)[id]; n != 1 {
+		t.Errorf("%d grant.revoked entries, want 1", n)
+	}
+	if _, err := e.store.Revoke(ctx, id, "lead1@example.com"); !errors.Is(err, ErrNotActive) {
+		t.Errorf("second revocation: %v, want ErrNotActive", err)
+	}
+}
