@@ -88,15 +88,16 @@ func New(pool *db.Pool, role string) *Store { return &Store{pool: pool, role: ro
 // even when the sweeper is late.
 func (s *Store) Session(ctx context.Context, email string) (*Session, error) {
 	sess := &Session{Email: email}
-	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-		stale, err := s.load(ctx, tx, sess)
-		if err != nil {
-			return err
-		}
-		if sess.DBRole == "" || stale {
-			if err := tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, email).Scan(&sess.DBRole); err != nil {
-				return fmt.Errorf("grants: syncing %s's database role: %w", email, err)
-			}
+	stale, err := s.load(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	if sess.DBRole != "" && !stale {
+		return sess, nil
+	}
+	err = db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, email).Scan(&sess.DBRole); err != nil {
+			return fmt.Errorf("grants: syncing %s's database role: %w", email, err)
 		}
 		return nil
 	})
@@ -106,22 +107,27 @@ func (s *Store) Session(ctx context.Context, email string) (*Session, error) {
 	return sess, nil
 }
 
-func (s *Store) load(ctx context.Context, tx pgx.Tx, sess *Session) (stale bool, err error) {
-	err = tx.QueryRow(ctx, `SELECT now(), coalesce((SELECT db_role FROM airlock.developers WHERE email = $1), '')`, sess.Email).Scan(&sess.Now, &sess.DBRole)
-	if err != nil {
-		return false, fmt.Errorf("grants: loading developer: %w", err)
-	}
-	rows, err := tx.Query(ctx, `
+// load reads the developer and their grants in one round trip: it runs on every query.
+func (s *Store) load(ctx context.Context, sess *Session) (stale bool, err error) {
+	var all []Grant
+	b := &pgx.Batch{}
+	b.Queue("BEGIN READ ONLY")
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{s.role}.Sanitize())
+	b.Queue(`SELECT now(), coalesce((SELECT db_role FROM airlock.developers WHERE email = $1), '')`, sess.Email).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&sess.Now, &sess.DBRole) })
+	b.Queue(`
 		SELECT id, coalesce(request_id, ''), grantee, role, breakglass, capabilities, starts_at, expires_at, status
 		  FROM airlock.grants
 		 WHERE grantee = $1 AND status = 'active' AND starts_at <= now()
-		 ORDER BY expires_at, id`, sess.Email)
-	if err != nil {
-		return false, fmt.Errorf("grants: loading grants: %w", err)
-	}
-	all, err := pgx.CollectRows(rows, scanGrant)
-	if err != nil {
-		return false, fmt.Errorf("grants: loading grants: %w", err)
+		 ORDER BY expires_at, id`, sess.Email).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			all, err = pgx.CollectRows(rows, scanGrant)
+			return err
+		})
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return false, fmt.Errorf("grants: loading %s's grants: %w", sess.Email, err)
 	}
 	for _, g := range all {
 		if g.ExpiresAt.After(sess.Now) {
