@@ -71,17 +71,13 @@ func (h *Handler) statementTimeout(sess *grants.Session) (time.Duration, error) 
 	return t, nil
 }
 
-// begin opens the developer's transaction: their role, a search path that reaches only
-// what their mode allows, timeouts, and an application_name naming the request and
-// grants (the sweeper ends sessions by it).
-func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *grants.Session, access pgx.TxAccessMode, searchPath string) (pgx.Tx, error) {
+// queueSetup queues the developer's transaction set-up: their role, a search path that
+// reaches only what their mode allows, timeouts, and an application_name naming the
+// request and grants (the sweeper ends sessions by it).
+func (h *Handler) queueSetup(b *pgx.Batch, rid string, sess *grants.Session, searchPath string) error {
 	timeout, err := h.statementTimeout(sess)
 	if err != nil {
-		return nil, err
-	}
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: access})
-	if err != nil {
-		return nil, dbError(err)
+		return err
 	}
 	ids := make([]string, 0, len(sess.Grants))
 	for _, id := range sess.IDs() {
@@ -91,12 +87,24 @@ func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *g
 	if len(ids) > 0 {
 		appName += " g=" + strings.Join(ids, ",")
 	}
-	b := &pgx.Batch{}
 	b.Queue("SET LOCAL ROLE " + pgx.Identifier{sess.DBRole}.Sanitize())
 	b.Queue(`SELECT set_config('search_path', $1, true), set_config('statement_timeout', $2, true),
 	                set_config('lock_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true),
 	                set_config('application_name', $5, true), set_config('airlock.request_id', $6, true)`,
 		searchPath, ms(timeout), ms(h.deps.Policy.Limits.LockTimeout), ms(timeout+5*time.Second), truncate(appName, 63), rid)
+	return nil
+}
+
+// begin opens a read-write transaction for a developer's write.
+func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *grants.Session, searchPath string) (pgx.Tx, error) {
+	b := &pgx.Batch{}
+	if err := h.queueSetup(b, rid, sess, searchPath); err != nil {
+		return nil, err
+	}
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
+	if err != nil {
+		return nil, dbError(err)
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
 		return nil, dbError(err)
@@ -114,7 +122,8 @@ func truncate(s string, n int) string {
 }
 
 // read runs a read in a READ ONLY transaction that is always rolled back, through a
-// cursor, so the server computes no more rows than the caps let through.
+// cursor, so the server computes no more rows than the caps let through. Set-up, the
+// cursor and its first FETCH go to the server in one round trip.
 func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
 	pool := h.deps.Pool
 	if h.deps.Replica != nil {
@@ -125,44 +134,56 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		return nil, dbError(err)
 	}
 	defer conn.Release()
-	tx, err := h.begin(ctx, conn.Conn(), rid, sess, pgx.ReadOnly, "masked")
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-
-	// Learn the masked views' columns before the statement runs: the connection can
-	// carry only one result at a time.
-	if _, err := h.views.load(ctx, tx); err != nil {
+	// The masked views' columns are learnt once per instance, before the batch: the
+	// connection carries one conversation at a time.
+	if _, err := h.views.load(ctx, conn.Conn()); err != nil {
 		return nil, err
 	}
 	res := &result{}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
+	collect := func(rows pgx.Rows) error {
+		// In a batch, a statement after a failed one gets rows carrying only that error.
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return err
+		}
+		return h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked)
+	}
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN TRANSACTION READ ONLY")
+	if err := h.queueSetup(b, rid, sess, "masked"); err != nil {
+		return nil, err
+	}
+	want := min(fetchBatch, req.MaxRows+1)
 	if dec.Kind == "explain" {
 		// EXPLAIN cannot be a cursor; its output is a few lines.
-		rows, err := tx.Query(ctx, dec.Statement)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		return res, h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked)
+		b.Queue(dec.Statement).Query(collect)
+	} else {
+		b.Queue("DECLARE airlock_c NO SCROLL CURSOR FOR " + dec.Statement)
+		b.Queue("FETCH FORWARD " + strconv.Itoa(want) + " FROM airlock_c").Query(collect)
 	}
-	if _, err := tx.Exec(ctx, "DECLARE airlock_c NO SCROLL CURSOR FOR "+dec.Statement); err != nil {
+	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		if e, ok := errors.AsType[*httpapi.Error](err); ok {
+			return nil, e
+		}
 		return nil, dbError(err)
 	}
-	for {
-		before := len(res.rows)
-		want := min(fetchBatch, req.MaxRows+1-len(res.rows))
-		rows, err := tx.Query(ctx, "FETCH FORWARD "+strconv.Itoa(want)+" FROM airlock_c")
+	// A full batch means there may be more: fetch until the caps or the rows run out.
+	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
+		want = min(fetchBatch, req.MaxRows+1-len(res.rows))
+		rows, err := conn.Query(ctx, "FETCH FORWARD "+strconv.Itoa(want)+" FROM airlock_c")
 		if err != nil {
 			return nil, dbError(err)
 		}
-		if err := h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked); err != nil {
+		before := len(res.rows)
+		if err := collect(rows); err != nil {
 			return nil, err
 		}
-		if res.truncated || len(res.rows)-before < want {
-			return res, nil
-		}
+		fetched = len(res.rows) - before
 	}
+	return res, nil
 }
 
 // collect appends rows to res until the row or byte cap is reached.
@@ -283,7 +304,7 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 		return nil, dbError(err)
 	}
 	defer conn.Release()
-	tx, err := h.begin(ctx, conn.Conn(), rid, sess, pgx.ReadWrite, "public")
+	tx, err := h.begin(ctx, conn.Conn(), rid, sess, "public")
 	if err != nil {
 		return nil, err
 	}
