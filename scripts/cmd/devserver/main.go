@@ -18,7 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"airlock.dev/airlock/functions/access"
+	"airlock.dev/airlock/functions/approval"
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/functions/sweep"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/migrate"
 )
@@ -31,6 +34,9 @@ type function struct {
 
 var functions = []function{
 	{query.EntryPoint, migrate.GroupQuery, func(d *app.Deps) http.Handler { return query.New(d) }},
+	{access.EntryPoint, migrate.GroupRequests, func(d *app.Deps) http.Handler { return access.New(d) }},
+	{approval.EntryPoint, migrate.GroupApprovals, func(d *app.Deps) http.Handler { return approval.New(d) }},
+	{sweep.EntryPoint, migrate.GroupSweeper, func(d *app.Deps) http.Handler { return sweep.NewLocal(d) }},
 }
 
 func main() {

@@ -1,0 +1,327 @@
+// Package access is the RequestAccess function: a developer asks for a role for a while
+// and says why; the request waits for the approvers the policy names. Every request is in
+// the audit trail before the answer is sent, and a break-glass request also pages the
+// security channel at once.
+package access
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/policy"
+	"airlock.dev/airlock/shared/requests"
+)
+
+// EntryPoint is the function's name in Cloud Functions.
+const EntryPoint = "RequestAccess"
+
+// maxBody bounds a request body.
+const maxBody = 16 << 10
+
+// Bounds on the free-text fields.
+const (
+	minReason = 20
+	maxReason = 2000
+	maxTicket = 200
+)
+
+var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
+	cfg, err := app.FromEnv(EntryPoint, migrate.GroupRequests)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := app.Build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(deps), nil
+})
+
+// RequestAccess is the Cloud Functions entry point.
+func RequestAccess(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+
+// A Handler serves RequestAccess.
+type Handler struct {
+	deps   *app.Deps
+	store  *requests.Store
+	notify *notify.Sender
+	web    webConfig
+}
+
+// New returns the handler for built dependencies.
+func New(deps *app.Deps) *Handler {
+	return &Handler{
+		deps:   deps,
+		store:  requests.New(deps.Pool, deps.Role(), deps.Policy),
+		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		web:    webFromEnv(deps.Config.Env),
+	}
+}
+
+// WithNotifier replaces the notification sender (tests, or a sender with other targets).
+func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
+	h.notify = s
+	return h
+}
+
+// deliver sends the notifications the committed transaction queued. It runs after the
+// commit and before the answer (a function instance gets no CPU after answering), within
+// a short deadline; whatever fails stays in the outbox for a later flush.
+func (h *Handler) deliver(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	h.notify.Flush(ctx, 20)
+}
+
+// Request is the body of an access request.
+type Request struct {
+	Role       string `json:"role"`
+	Reason     string `json:"reason"`
+	Duration   string `json:"duration"`
+	Ticket     string `json:"ticket"`
+	BreakGlass bool   `json:"breakglass"`
+}
+
+// Response is the answer to a created request.
+type Response struct {
+	RequestID         string    `json:"request_id"`
+	Status            string    `json:"status"`
+	Role              string    `json:"role"`
+	BreakGlass        bool      `json:"breakglass"`
+	Duration          string    `json:"duration"`
+	Tables            []string  `json:"tables"`
+	ApprovalsRequired int       `json:"approvals_required"`
+	Approvers         []string  `json:"approvers"`
+	ExpiresAt         time.Time `json:"expires_at"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := httpapi.NewRequestID()
+	if r.URL.Path != "/" && r.URL.Path != "" {
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q", r.URL.Path))
+		return
+	}
+	var err error
+	switch r.Method {
+	case http.MethodPost:
+		var form bool
+		if form, err = isForm(w, r); err == nil {
+			if form {
+				err = h.createForm(w, r, rid)
+			} else {
+				err = h.create(w, r, rid)
+			}
+		}
+	case http.MethodGet, http.MethodHead:
+		err = h.list(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		err = httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST to request access, GET to see your requests")
+	}
+	if err != nil {
+		httpapi.WriteError(w, rid, err)
+	}
+}
+
+// create is the story of one request: authenticate, decode, decide, store and audit in
+// one transaction, respond.
+func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) error {
+	ctx := r.Context()
+	id, err := h.authenticate(ctx, r)
+	if err != nil {
+		return err
+	}
+	var body Request
+	if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
+		return err
+	}
+	req, role, err := h.validate(id.Email, &body)
+	if err != nil {
+		return err
+	}
+	err = h.store.Create(ctx, req, func(ctx context.Context, req *requests.Request) error {
+		return h.record(ctx, rid, req)
+	})
+	if err != nil {
+		if errors.Is(err, audit.ErrUnavailable) {
+			return auditUnavailable()
+		}
+		logError("storing request", err)
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again")
+	}
+	h.deliver(ctx)
+	httpapi.WriteJSON(w, http.StatusCreated, Response{
+		RequestID: req.ID, Status: req.Status, Role: req.Role, BreakGlass: req.BreakGlass,
+		Duration: req.Duration.String(), Tables: req.Tables(),
+		ApprovalsRequired: req.ApprovalsRequired, Approvers: h.approvers(role, id.Email), ExpiresAt: req.ExpiresAt,
+	})
+	return nil
+}
+
+// approvers lists who may decide, without the requester, who never may.
+func (h *Handler) approvers(role *policy.Role, requester string) []string {
+	out := []string{}
+	for _, a := range h.deps.Policy.Approvers(role) {
+		if a != requester {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// record writes request.created and, for break-glass, breakglass.activated. It runs
+// inside the request's transaction: if either fails, the request is not created.
+func (h *Handler) record(ctx context.Context, rid string, req *requests.Request) error {
+	details := map[string]any{
+		"role": req.Role, "duration": req.Duration.String(), "approvals_required": req.ApprovalsRequired,
+		"expires_at": req.ExpiresAt.UTC().Format(time.RFC3339), "unmask": req.Unmask, "write": req.Write,
+	}
+	if req.Ticket != "" {
+		details["ticket"] = req.Ticket
+	}
+	e := audit.Entry{
+		Event: audit.EventRequestCreated, Actor: req.Requester, Function: EntryPoint, RequestID: rid,
+		AccessRequestID: req.ID, Decision: audit.DecisionPending, Reason: req.Reason, Tables: req.Tables(), Details: details,
+	}
+	if err := h.deps.Audit.Record(ctx, e); err != nil {
+		return err
+	}
+	if req.BreakGlass {
+		e.Event, e.Severity = audit.EventBreakglassActivated, audit.SeverityAlert
+		e.Message = fmt.Sprintf("%s opened break-glass for incident %s", req.Requester, req.Ticket)
+		if err := h.deps.Audit.Record(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) authenticate(ctx context.Context, r *http.Request) (authn.Identity, error) {
+	id, err := h.deps.Auth.Verify(ctx, r)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
+		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+	}
+	if !h.deps.Policy.IsMember(id.Email) {
+		return id, httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock; ask for a place in the policy", id.Email)
+	}
+	return id, nil
+}
+
+// validate turns a body into a request, or says precisely what is wrong with it.
+func (h *Handler) validate(email string, b *Request) (*requests.Request, *policy.Role, error) {
+	pol := h.deps.Policy
+	name := strings.TrimSpace(b.Role)
+	if b.BreakGlass && name == "" {
+		name = policy.BreakGlass
+	}
+	if b.BreakGlass && name != policy.BreakGlass {
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "invalid_breakglass", "breakglass: true asks for the role %q; leave role empty or set it to %q, not %q", policy.BreakGlass, policy.BreakGlass, name)
+	}
+	if name == "" {
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "role_required", "the field \"role\" is required; you may request: %s", strings.Join(h.requestable(email), ", "))
+	}
+	role, ok := pol.Role(name)
+	if !ok || !pol.CanRequest(email, role) {
+		return nil, nil, httpapi.Errorf(http.StatusForbidden, "role_not_requestable", "%s may not request the role %q; you may request: %s", email, name, strings.Join(h.requestable(email), ", "))
+	}
+	reason := strings.TrimSpace(b.Reason)
+	switch {
+	case reason == "":
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "reason_required", "the field \"reason\" is required: say in a sentence why you need %s", name)
+	case len([]rune(reason)) < minReason || len(strings.Fields(reason)) < 3:
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "reason_too_short", "the reason must be a sentence of at least %d characters and three words saying why you need %s", minReason, name)
+	case len(reason) > maxReason:
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "reason_too_long", "the reason must be at most %d bytes", maxReason)
+	case strings.IndexFunc(reason, isControl) >= 0:
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "invalid_reason", "the reason must not contain control characters")
+	}
+	d, err := h.duration(b.Duration, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	ticket := strings.TrimSpace(b.Ticket)
+	switch {
+	case len(ticket) > maxTicket || strings.IndexFunc(ticket, isControl) >= 0:
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "invalid_ticket", "the ticket must be at most %d printable characters", maxTicket)
+	case role.BreakGlass() && ticket == "":
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "ticket_required", "break-glass needs an incident reference in \"ticket\" (e.g. INC-1234)")
+	}
+	return &requests.Request{Requester: email, Role: name, Reason: reason, Ticket: ticket, Duration: d}, role, nil
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }
+
+func (h *Handler) duration(s string, role *policy.Role) (time.Duration, error) {
+	lim := h.deps.Policy.Limits
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, httpapi.Errorf(http.StatusBadRequest, "duration_required", "the field \"duration\" is required, e.g. \"30m\" or \"2h\" (at most %s for %s)", role.MaxDuration, role.Name)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, httpapi.Errorf(http.StatusBadRequest, "invalid_duration", "duration %q is not a duration like \"30m\" or \"2h\"", s)
+	}
+	switch {
+	case d <= 0:
+		return 0, httpapi.Errorf(http.StatusBadRequest, "invalid_duration", "duration %q must be positive", s)
+	case d < lim.MinDuration:
+		return 0, httpapi.Errorf(http.StatusBadRequest, "duration_too_short", "duration %s is shorter than the minimum of %s", d, lim.MinDuration)
+	case d > role.MaxDuration:
+		return 0, httpapi.Errorf(http.StatusBadRequest, "duration_too_long", "duration %s is longer than the %s that %s allows", d, role.MaxDuration, role.Name)
+	}
+	return d, nil
+}
+
+func (h *Handler) requestable(email string) []string {
+	var names []string
+	for _, r := range h.deps.Policy.RequestableRoles(email) {
+		names = append(names, r.Name)
+	}
+	if len(names) == 0 {
+		return []string{"(nothing)"}
+	}
+	return names
+}
+
+// list answers GET: the caller's requests and grants (JSON). Browsers get the web form.
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := h.authenticate(ctx, r)
+	if err != nil {
+		return err
+	}
+	if !wantsJSON(r) {
+		return h.page(w, r, id, http.StatusOK, nil)
+	}
+	ov, err := h.store.Overview(ctx, id.Email)
+	if err != nil {
+		logError("loading requests", err)
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "your requests could not be loaded; try again")
+	}
+	httpapi.WriteJSON(w, http.StatusOK, ov)
+	return nil
+}
+
+func auditUnavailable() error {
+	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this request, so nothing was created; try again shortly")
+}
+
+// logError writes a structured log line for Cloud Logging; the answer stays generic.
+func logError(what string, err error) {
+	b, _ := json.Marshal(map[string]string{"severity": "ERROR", "message": "access: " + what + ": " + err.Error()})
+	fmt.Fprintln(os.Stderr, string(b))
+}

@@ -1,0 +1,329 @@
+// Package approval is the ApprovalCallback function: approvers approve or deny access
+// requests, and the approval that reaches a role's threshold creates the grant and gives
+// the developer's database role its capabilities, in one transaction. It is the one
+// function deployed without IAM invocation (Slack must reach it), so it verifies every
+// caller itself: a fully verified Google ID token (or Identity-Aware Proxy assertion), or,
+// on /slack/interactions, Slack's request signature.
+package approval
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/grants"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/requests"
+)
+
+// EntryPoint is the function's name in Cloud Functions.
+const EntryPoint = "ApprovalCallback"
+
+const maxBody = 16 << 10
+
+var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
+	cfg, err := app.FromEnv(EntryPoint, migrate.GroupApprovals)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := app.Build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := PublicVerifier(deps, os.Getenv("IAP_AUDIENCE")); err != nil {
+		deps.Close()
+		return nil, err
+	}
+	return New(deps), nil
+})
+
+// ApprovalCallback is the Cloud Functions entry point.
+func ApprovalCallback(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+
+// PublicVerifier replaces deps.Auth, for a function nobody has authenticated upstream:
+// outside AUTH_MODE=local it verifies Google ID tokens for AUTH_AUDIENCE in full (never
+// the claims-only CloudRun verifier), and IAP assertions when iapAudience is set.
+func PublicVerifier(deps *app.Deps, iapAudience string) error {
+	if deps.Config.AuthMode == "local" {
+		return nil
+	}
+	if deps.Config.Audience == "" {
+		return errors.New("approval: AUTH_AUDIENCE (this function's URL) is required: the function is public and must check every token's audience")
+	}
+	vs := authn.AnyOf{authn.GoogleIDToken{Audience: deps.Config.Audience}}
+	if iapAudience != "" {
+		vs = append(authn.AnyOf{authn.IAP{Audience: iapAudience}}, vs...)
+	}
+	deps.Auth = vs
+	return nil
+}
+
+// A Handler serves ApprovalCallback.
+type Handler struct {
+	deps   *app.Deps
+	store  *requests.Store
+	notify *notify.Sender
+	slack  slackConfig
+	web    webConfig
+}
+
+// New returns the handler for built dependencies.
+func New(deps *app.Deps) *Handler {
+	return &Handler{
+		deps:   deps,
+		store:  requests.New(deps.Pool, deps.Role(), deps.Policy),
+		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		slack:  slackFromEnv(deps.Config.Env),
+		web:    webFromEnv(deps.Config.Env),
+	}
+}
+
+// WithNotifier replaces the notification sender (tests, or a sender with other targets).
+func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
+	h.notify = s
+	return h
+}
+
+// deliver sends the notifications the committed transaction queued. It runs after the
+// commit and before the answer (a function instance gets no CPU after answering), within
+// a short deadline; whatever fails stays in the outbox for a later flush.
+func (h *Handler) deliver(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	h.notify.Flush(ctx, 20)
+}
+
+// Request is the body of a decision.
+type Request struct {
+	RequestID string `json:"request_id"`
+	GrantID   int64  `json:"grant_id"`
+	Decision  string `json:"decision"`
+	Comment   string `json:"comment"`
+}
+
+// Response is the answer to a decision.
+type Response struct {
+	RequestID         string     `json:"request_id"`
+	Status            string     `json:"status"`
+	Decision          string     `json:"decision"`
+	Approvals         int        `json:"approvals"`
+	ApprovalsRequired int        `json:"approvals_required"`
+	Replayed          bool       `json:"replayed,omitempty"`
+	GrantID           int64      `json:"grant_id,omitempty"`
+	GrantExpiresAt    *time.Time `json:"grant_expires_at,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := httpapi.NewRequestID()
+	if (r.URL.Path == SlackPath || r.URL.Path == WebPath) && r.Method == http.MethodPost {
+		serve := h.serveSlack
+		if r.URL.Path == WebPath {
+			serve = h.serveWeb
+		}
+		if err := serve(w, r, rid); err != nil {
+			httpapi.WriteError(w, rid, err)
+		}
+		return
+	}
+	if r.URL.Path != "/" && r.URL.Path != "" {
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q", r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST with a JSON body"))
+		return
+	}
+	if err := h.serve(w, r, rid); err != nil {
+		httpapi.WriteError(w, rid, err)
+	}
+}
+
+// serve is the story of one decision: authenticate, decode, decide and audit in one
+// transaction, respond.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) error {
+	ctx := r.Context()
+	id, err := h.deps.Auth.Verify(ctx, r)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
+		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+	}
+	if !h.deps.Policy.IsMember(id.Email) {
+		return httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock", id.Email)
+	}
+	var body Request
+	if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
+		return err
+	}
+	if body.Decision == "revoke" {
+		return h.revoke(w, r, id.Email, &body)
+	}
+	d := requests.Decision{RequestID: strings.TrimSpace(body.RequestID), Approver: id.Email, Decision: body.Decision, Comment: strings.TrimSpace(body.Comment), Via: "api"}
+	if err := validate(d, body.GrantID); err != nil {
+		return err
+	}
+	out, err := h.Decide(ctx, rid, d)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, response(out, d.Decision))
+	return nil
+}
+
+func validate(d requests.Decision, grantID int64) error {
+	switch {
+	case grantID != 0:
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_field", "grant_id goes with decision \"revoke\" only")
+	case d.RequestID == "":
+		return httpapi.Errorf(http.StatusBadRequest, "request_id_required", "the field \"request_id\" is required")
+	case len(d.RequestID) > 64:
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_request_id", "request_id is too long")
+	case d.Decision != requests.Approve && d.Decision != requests.Deny:
+		return httpapi.Errorf(http.StatusBadRequest, "invalid_decision", "decision must be \"approve\", \"deny\" or \"revoke\", not %q", d.Decision)
+	case len(d.Comment) > 2000:
+		return httpapi.Errorf(http.StatusBadRequest, "comment_too_long", "the comment must be at most 2000 bytes")
+	}
+	return nil
+}
+
+func response(out *requests.Outcome, decision string) Response {
+	r := out.Request
+	resp := Response{RequestID: r.ID, Status: r.Status, Decision: decision, Approvals: r.Approved(), ApprovalsRequired: r.ApprovalsRequired, Replayed: out.Replayed}
+	if out.Granted != nil {
+		resp.GrantID, resp.GrantExpiresAt = out.Granted.ID, &out.Granted.ExpiresAt
+	}
+	return resp
+}
+
+// Decide runs one verified approver's decision, from the API, the web form or Slack, and
+// maps its failures to answers.
+func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (*requests.Outcome, error) {
+	out, err := h.store.Decide(ctx, d, func(ctx context.Context, out *requests.Outcome) error {
+		return h.record(ctx, rid, d, out)
+	})
+	switch {
+	case err == nil:
+		if !out.Replayed {
+			h.deliver(ctx)
+		}
+		return out, nil
+	case errors.Is(err, audit.ErrUnavailable):
+		return nil, httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this decision, so it was not made; try again shortly")
+	case errors.Is(err, requests.ErrNotFound):
+		return nil, httpapi.Errorf(http.StatusNotFound, "request_not_found", "there is no access request %q", d.RequestID)
+	case errors.Is(err, requests.ErrSelfApproval):
+		return nil, httpapi.Errorf(http.StatusForbidden, "self_approval", "you cannot decide your own request %s; another approver must", d.RequestID)
+	case errors.Is(err, requests.ErrNotApprover):
+		return nil, httpapi.Errorf(http.StatusForbidden, "not_an_approver", "%s may not decide %s requests", d.Approver, out.Request.Role)
+	case errors.Is(err, requests.ErrExpired), errors.Is(err, requests.ErrDecided), errors.Is(err, requests.ErrConflict):
+		code := map[bool]string{true: "request_expired", false: "request_decided"}[errors.Is(err, requests.ErrExpired)]
+		if errors.Is(err, requests.ErrConflict) {
+			code = "decision_conflict"
+		}
+		_, msg, _ := strings.Cut(err.Error(), ": ")
+		_, msg, _ = strings.Cut(msg, ": ")
+		return nil, httpapi.Errorf(http.StatusConflict, code, "%s", msg)
+	default:
+		logLine("ERROR", "approval: "+err.Error())
+		return nil, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the decision could not be stored; nothing changed, try again")
+	}
+}
+
+// revoke ends a grant now. Approvers of the grant's role may revoke it, and so may the
+// grantee (giving access back early); grants.Store records grant.revoked before COMMIT.
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, by string, body *Request) error {
+	ctx := r.Context()
+	if body.GrantID <= 0 || body.RequestID != "" {
+		return httpapi.Errorf(http.StatusBadRequest, "grant_id_required", "decision \"revoke\" takes a positive \"grant_id\" and no request_id")
+	}
+	grantee, roleName, err := h.store.GrantOwner(ctx, body.GrantID)
+	if errors.Is(err, requests.ErrNotFound) {
+		return httpapi.Errorf(http.StatusNotFound, "grant_not_found", "there is no grant %d", body.GrantID)
+	}
+	if err != nil {
+		logLine("ERROR", "approval: loading grant: "+err.Error())
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the grant could not be loaded; nothing changed")
+	}
+	role, ok := h.deps.Policy.Role(roleName)
+	if by != grantee && (!ok || !h.deps.Policy.CanApprove(by, role)) {
+		return httpapi.Errorf(http.StatusForbidden, "not_an_approver", "%s may not revoke %s grants", by, roleName)
+	}
+	rv, err := grants.New(h.deps.Pool, h.deps.Role()).RevokeAudited(ctx, body.GrantID, by, h.deps.Audit, EntryPoint)
+	switch {
+	case errors.Is(err, grants.ErrNotActive):
+		return httpapi.Errorf(http.StatusConflict, "grant_not_active", "grant %d has already ended", body.GrantID)
+	case errors.Is(err, audit.ErrUnavailable):
+		return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the revocation, so the grant was not revoked; try again shortly")
+	case err != nil && rv == nil:
+		logLine("ERROR", "approval: revoking: "+err.Error())
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the grant could not be revoked; try again")
+	case err != nil:
+		logLine("WARNING", "approval: "+err.Error())
+	}
+	h.deliver(ctx)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"grant_id": rv.Grant.ID, "status": "revoked", "role": rv.Grant.Role,
+		"grantee": rv.Grant.Grantee, "terminated_sessions": rv.Terminated})
+	return nil
+}
+
+// record writes the decision's audit entries inside its transaction, before COMMIT.
+func (h *Handler) record(ctx context.Context, rid string, d requests.Decision, out *requests.Outcome) error {
+	if out.Replayed {
+		return nil
+	}
+	r := out.Request
+	base := audit.Entry{
+		Actor: d.Approver, Function: EntryPoint, RequestID: rid, AccessRequestID: r.ID, Reason: d.Comment, Tables: r.Tables(),
+		Details: map[string]any{"role": r.Role, "requester": r.Requester, "via": d.Via, "approvals": r.Approved(),
+			"approvals_required": r.ApprovalsRequired, "status": r.Status, "request_reason": r.Reason, "ticket": r.Ticket},
+	}
+	e := base
+	if d.Decision == requests.Deny {
+		e.Event, e.Decision = audit.EventRequestDenied, audit.DecisionDenied
+	} else {
+		e.Event, e.Decision = audit.EventRequestApproved, audit.DecisionAllowed
+		if r.Status == requests.StatusPending {
+			e.Decision = audit.DecisionPending
+		}
+	}
+	if wh := h.deps.Policy.Alerts.WorkingHours; wh != nil && !wh.Contains(time.Now()) {
+		e.Severity = audit.SeverityWarning
+		e.Details["outside_working_hours"] = true
+	}
+	if err := h.deps.Audit.Record(ctx, e); err != nil {
+		return err
+	}
+	if g := out.Granted; g != nil {
+		ge := base
+		ge.Event, ge.Decision, ge.Actor = audit.EventGrantCreated, audit.DecisionAllowed, d.Approver
+		ge.GrantIDs = []int64{g.ID}
+		ge.Details = map[string]any{"role": g.Role, "grantee": g.Grantee, "capabilities": g.Capabilities,
+			"starts_at": g.StartsAt.UTC().Format(time.RFC3339), "expires_at": g.ExpiresAt.UTC().Format(time.RFC3339),
+			"db_role": out.DBRole, "breakglass": g.BreakGlass, "approvers": approvers(r)}
+		if g.BreakGlass {
+			ge.Severity = audit.SeverityAlert
+		}
+		if err := h.deps.Audit.Record(ctx, ge); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func approvers(r *requests.Request) []string {
+	var out []string
+	for _, a := range r.Approvals {
+		if a.Decision == requests.Approve {
+			out = append(out, a.Approver)
+		}
+	}
+	return out
+}

@@ -1,0 +1,185 @@
+package approval
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/requests"
+)
+
+// SlackPath is where Slack posts interaction callbacks (the Approve and Deny buttons).
+const SlackPath = "/slack/interactions"
+
+// slackMaxSkew is how old (or how far in the future) a signed callback may be.
+const slackMaxSkew = 5 * time.Minute
+
+// slackConfig says where the Slack signing secret lives.
+type slackConfig struct {
+	secrets notify.Secrets
+	name    string // Secret Manager resource name; empty: Slack callbacks are refused
+}
+
+// WithSlack sets where the Slack signing secret is read from (tests, or another store).
+func (h *Handler) WithSlack(secrets notify.Secrets, secretName string) *Handler {
+	h.slack = slackConfig{secrets: secrets, name: secretName}
+	return h
+}
+
+func slackFromEnv(env func(string) string) slackConfig {
+	if env == nil {
+		env = os.Getenv
+	}
+	return slackConfig{secrets: &notify.SecretManager{}, name: env("SLACK_SIGNING_SECRET_NAME")}
+}
+
+// slackPayload is the part of a block_actions interaction Airlock reads.
+type slackPayload struct {
+	Type string `json:"type"`
+	User struct {
+		ID string `json:"id"`
+	} `json:"user"`
+	Actions []struct {
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+	} `json:"actions"`
+}
+
+// serveSlack is the story of one Slack button press: verify Slack's signature, refuse
+// replays, map the Slack user to an approver, then the same decision as the JSON API.
+func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string) error {
+	ctx := r.Context()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxBody)
+	}
+	sig, err := h.verifySlack(ctx, r.Header, body)
+	if err != nil {
+		h.securityEvent(ctx, rid, "security.slack_signature_invalid", err.Error())
+		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", err.Error())
+	}
+	if err := h.refuseReplay(ctx, sig); err != nil {
+		if errors.Is(err, errReplay) {
+			h.securityEvent(ctx, rid, "security.slack_replay", err.Error())
+			return httpapi.Errorf(http.StatusUnauthorized, "replayed", "this Slack callback was already received")
+		}
+		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the callback could not be checked; nothing changed")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "the body is not a Slack interaction form")
+	}
+	var p slackPayload
+	if err := json.Unmarshal([]byte(form.Get("payload")), &p); err != nil || p.Type != "block_actions" || len(p.Actions) != 1 {
+		return httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "expected a block_actions payload with one action")
+	}
+	email, ok := h.deps.Policy.SlackUser(p.User.ID)
+	if !ok {
+		return httpapi.Errorf(http.StatusUnauthorized, "unknown_slack_user", "Slack user %s is not mapped to an approver in the policy (slack_users)", p.User.ID)
+	}
+	d := requests.Decision{RequestID: p.Actions[0].Value, Approver: strings.ToLower(email), Via: "slack"}
+	switch p.Actions[0].ActionID {
+	case notify.ActionApprove:
+		d.Decision = requests.Approve
+	case notify.ActionDeny:
+		d.Decision = requests.Deny
+	default:
+		return httpapi.Errorf(http.StatusBadRequest, "unknown_action", "unknown action %q", p.Actions[0].ActionID)
+	}
+	if err := validate(d, 0); err != nil {
+		return err
+	}
+	out, err := h.Decide(ctx, rid, d)
+	if err != nil {
+		return err
+	}
+	resp := response(out, d.Decision)
+	text := fmt.Sprintf("%s: %s by %s (%d of %d approvals)", resp.RequestID, resp.Status, d.Approver, resp.Approvals, resp.ApprovalsRequired)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"response_type": "ephemeral", "replace_original": false, "text": text, "result": resp})
+	return nil
+}
+
+// verifySlack checks X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:"+timestamp+":"+body)
+// with a timestamp within five minutes. It returns the signature, the replay key.
+func (h *Handler) verifySlack(ctx context.Context, hdr http.Header, body []byte) (string, error) {
+	if h.slack.name == "" || h.slack.secrets == nil {
+		return "", errors.New("Slack callbacks are not configured (SLACK_SIGNING_SECRET_NAME)")
+	}
+	ts, sig := hdr.Get("X-Slack-Request-Timestamp"), hdr.Get("X-Slack-Signature")
+	if ts == "" || sig == "" {
+		return "", errors.New("not a signed Slack callback")
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "", errors.New("the Slack timestamp is malformed")
+	}
+	if skew := time.Since(time.Unix(sec, 0)); skew > slackMaxSkew || skew < -slackMaxSkew {
+		return "", errors.New("the Slack timestamp is more than five minutes away")
+	}
+	hexSig, ok := strings.CutPrefix(sig, "v0=")
+	got, err := hex.DecodeString(hexSig)
+	if !ok || err != nil || len(got) != sha256.Size {
+		return "", errors.New("the Slack signature is malformed")
+	}
+	secret, err := h.slack.secrets.Secret(ctx, h.slack.name)
+	if err != nil || secret == "" {
+		logLine("ERROR", "approval: reading the Slack signing secret: "+fmt.Sprint(err))
+		return "", errors.New("the Slack signature cannot be checked right now")
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	if !hmac.Equal(mac.Sum(nil), got) {
+		return "", errors.New("the Slack signature does not verify")
+	}
+	return hexSig, nil
+}
+
+var errReplay = errors.New("replayed Slack callback")
+
+// refuseReplay records the signature; a signature seen before is a replay. Rows older
+// than the timestamp window can never match a valid callback again and are removed.
+func (h *Handler) refuseReplay(ctx context.Context, sig string) error {
+	return db.InRole(ctx, h.deps.Pool, h.deps.Role(), func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO airlock.slack_replays (signature) VALUES ($1) ON CONFLICT DO NOTHING`, sig)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errReplay
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM airlock.slack_replays WHERE seen_at < now() - interval '15 minutes'`)
+		return err
+	})
+}
+
+// securityEvent records a refused Slack callback as an alert. The refusal stands even
+// when the audit trail is down.
+func (h *Handler) securityEvent(ctx context.Context, rid, event, msg string) {
+	err := h.deps.Audit.Record(ctx, audit.Entry{Event: event, Function: EntryPoint, RequestID: rid, Decision: audit.DecisionDenied, Message: msg, Severity: audit.SeverityAlert})
+	if err != nil {
+		logLine("ERROR", "approval: recording "+event+": "+err.Error())
+	}
+}
+
+func logLine(severity, msg string) {
+	b, _ := json.Marshal(map[string]string{"severity": severity, "message": msg})
+	fmt.Fprintln(os.Stderr, string(b))
+}
