@@ -47,7 +47,7 @@ locals {
       timeout_seconds    = 60
       max_instance_count = 5
       min_instance_count = 0
-      secrets            = ["slack_bot_token", "slack_approvers_webhook", "slack_security_webhook"]
+      secrets            = ["slack_bot_token", "slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
       secret_env         = {}
     }
     ApprovalCallback = {
@@ -58,7 +58,7 @@ locals {
       timeout_seconds    = 30
       max_instance_count = 5
       min_instance_count = 0
-      secrets            = ["slack_signing_secret", "slack_bot_token", "slack_approvers_webhook", "slack_security_webhook"]
+      secrets            = ["slack_signing_secret", "slack_bot_token", "slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
       secret_env         = {}
     }
     SweepExpired = {
@@ -97,6 +97,13 @@ locals {
       env         = "SLACK_SECURITY_WEBHOOK_NAME"
       description = "Slack incoming-webhook URL of the security channel."
     }
+    # Not Slack, but kept the same way: the web form's anti-forgery tokens are signed with it,
+    # and RequestAccess and ApprovalCallback must share it.
+    csrf_key = {
+      secret_id   = "${var.name_prefix}-csrf-key"
+      env         = "CSRF_SECRET_NAME"
+      description = "Key (32+ random bytes) signing the web form's anti-forgery tokens."
+    }
   }
 
   # Everyone who may call the developer-facing functions. Approvers are usually developers too.
@@ -132,11 +139,13 @@ locals {
     ExecuteQuery = {
       CLOUDSQL_REPLICA_INSTANCE = google_sql_database_instance.replica.connection_name
     }
-    RequestAccess = {
-      for k, v in { IAP_AUDIENCE = var.iap_audience } : k => v if var.enable_iap && var.iap_audience != ""
-    }
+    RequestAccess = merge(
+      { APPROVAL_URL = local.approval_callback_audience },
+      { for k, v in { IAP_AUDIENCE = var.iap_audience } : k => v if var.enable_iap && var.iap_audience != "" },
+    )
     ApprovalCallback = {
-      AUTH_AUDIENCE = local.approval_callback_audience
+      AUTH_AUDIENCE      = local.approval_callback_audience
+      REQUEST_ACCESS_URL = "https://${var.region}-${var.project_id}.cloudfunctions.net/RequestAccess"
     }
     SweepExpired = {
       SCHEDULER_EMAIL = google_service_account.scheduler.email
