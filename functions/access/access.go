@@ -17,7 +17,6 @@ import (
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
-	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
@@ -140,7 +139,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // one transaction, respond.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
-	id, err := h.authenticate(ctx, r)
+	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -207,18 +206,6 @@ func (h *Handler) record(ctx context.Context, rid string, req *requests.Request)
 		}
 	}
 	return nil
-}
-
-func (h *Handler) authenticate(ctx context.Context, r *http.Request) (authn.Identity, error) {
-	id, err := h.deps.Auth.Verify(ctx, r)
-	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
-		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
-	}
-	if !h.deps.Policy.IsMember(id.Email) {
-		return id, httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock; ask for a place in the policy", id.Email)
-	}
-	return id, nil
 }
 
 // validate turns a body into a request, or says precisely what is wrong with it.
@@ -300,7 +287,7 @@ func (h *Handler) requestable(email string) []string {
 // list answers GET: the caller's requests and grants (JSON). Browsers get the web form.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	id, err := h.authenticate(ctx, r)
+	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,7 @@ func (h *Handler) render(w http.ResponseWriter, status int, d *pageData) error {
 // behind an anti-forgery token, answered with a confirmation page.
 func (h *Handler) createForm(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
-	id, err := h.authenticate(ctx, r)
+	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -151,13 +151,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // transaction, respond.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
-	id, err := h.deps.Auth.Verify(ctx, r)
+	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
-		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
-	}
-	if !h.deps.Policy.IsMember(id.Email) {
-		return httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock", id.Email)
+		return err
 	}
 	var body Request
 	if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {

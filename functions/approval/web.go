@@ -39,9 +39,9 @@ func webFromEnv(env func(string) string) webConfig {
 // decision as the JSON API, answered with a small page.
 func (h *Handler) serveWeb(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
-	id, err := h.deps.Auth.Verify(ctx, r)
+	id, err := h.deps.Identify(ctx, r)
 	if err != nil {
-		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", strings.TrimPrefix(err.Error(), "authn: unauthenticated: "))
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {

@@ -14,7 +14,6 @@ import (
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
-	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
@@ -85,7 +84,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // respond. It returns an error only before it has answered.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
-	id, err := h.authenticate(ctx, r)
+	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -150,18 +149,6 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	res.requestID = rid
 	res.duration = time.Since(started)
 	return render(w, req.Format, res)
-}
-
-func (h *Handler) authenticate(ctx context.Context, r *http.Request) (authn.Identity, error) {
-	id, err := h.deps.Auth.Verify(ctx, r)
-	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
-		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
-	}
-	if !h.deps.Policy.IsMember(id.Email) {
-		return id, httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock; ask for a place in the policy", id.Email)
-	}
-	return id, nil
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, error) {

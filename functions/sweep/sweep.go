@@ -139,10 +139,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 }
 
 func (h *Handler) authenticate(ctx context.Context, r *http.Request) (string, error) {
-	id, err := h.deps.Auth.Verify(ctx, r)
+	id, err := h.deps.Identify(ctx, r)
 	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
-		return "", httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+		return "", err
 	}
 	if h.scheduler == "" || id.Email != h.scheduler {
 		return "", httpapi.Errorf(http.StatusForbidden, "not_scheduler", "%s may not run the sweeper; only the scheduler's service account may", id.Email)

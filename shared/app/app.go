@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 
 	"airlock.dev/airlock/shared/audit"
@@ -205,4 +206,27 @@ func jsonEscape(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// Identify verifies the caller's token. A failure is a 401 that says what was wrong with
+// the token, never why the rest of the request might have failed.
+func (d *Deps) Identify(ctx context.Context, r *http.Request) (authn.Identity, error) {
+	id, err := d.Auth.Verify(ctx, r)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
+		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+	}
+	return id, nil
+}
+
+// Authenticate verifies the caller and requires the policy to name them (403 otherwise).
+func (d *Deps) Authenticate(ctx context.Context, r *http.Request) (authn.Identity, error) {
+	id, err := d.Identify(ctx, r)
+	if err != nil {
+		return id, err
+	}
+	if !d.Policy.IsMember(id.Email) {
+		return id, httpapi.Errorf(http.StatusForbidden, "not_a_member", "%s may not use Airlock; ask for a place in the policy", id.Email)
+	}
+	return id, nil
 }
