@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-STATE=$ROOT/.dev
+STATE=${AIRLOCK_STATE:-$ROOT/.dev}
 PORT=${PORT:-8080}
 POLICY=${AIRLOCK_POLICY_FILE:-shared/demo/policy.yaml}
 mkdir -p "$STATE/bin"

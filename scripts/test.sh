@@ -23,9 +23,22 @@ else
 fi
 
 echo "airlock: go test (the first build compiles pg_query's C code, about a minute)"
+set +e
 go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
 status=${PIPESTATUS[0]}
-passed=$(grep -c '^ok ' "$TMP/go-test.log" || true)
-failed=$(grep -c '^FAIL' "$TMP/go-test.log" || true)
-echo "go test packages: $passed passed, $failed failed"
-exit "$status"
+passed=$(grep -c '^ok ' "$TMP/go-test.log")
+failed=$(grep -c '^FAIL' "$TMP/go-test.log")
+
+echo "airlock: the web form in a real browser (scripts/browser-test.sh)"
+AIRLOCK_STATE=$TMP/browser bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"
+browser=${PIPESTATUS[0]}
+mkdir -p .dev/screenshots && cp "$TMP"/browser/screenshots/*.png .dev/screenshots/ 2>/dev/null &&
+	echo "airlock: browser screenshots in .dev/screenshots"
+if [ "$browser" = 0 ]; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+set -e
+echo "test: $passed passed, $failed failed"
+[ "$status" = 0 ] && [ "$browser" = 0 ]

@@ -160,7 +160,9 @@ func cmdDevSetup(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(*state, 0o700); err != nil {
 		return err
 	}
-	root, err := pgx.Connect(ctx, *admin)
+	// The URL may name a database that does not exist yet: create it from the
+	// maintenance database.
+	root, err := pgx.Connect(ctx, db.WithDatabase(*admin, "postgres"))
 	if err != nil {
 		return fmt.Errorf("connecting to %s: %w", redact(*admin), err)
 	}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The web form in a real browser: installs Debian's chromium and playwright-core when
+# missing, runs the whole system with scripts/dev.sh on its own state directory and port,
+# and drives it. Screenshots land in $AIRLOCK_STATE/screenshots. Needs DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DATABASE_URL:?set DATABASE_URL (scripts/test.sh does)}"
+STATE=${AIRLOCK_STATE:-$(mktemp -d /tmp/airlock-browser.XXXXXX)}
+mkdir -p "$STATE/screenshots"
+
+if [ ! -x /usr/bin/chromium ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "airlock: installing Debian's chromium for the browser test"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+	else
+		echo "airlock: the browser test needs chromium: sudo apt-get install chromium" >&2
+		exit 1
+	fi
+fi
+if ! command -v node >/dev/null; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+	fi
+fi
+(cd scripts/browser && [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent)
+
+PORT=$( (. scripts/lib/pg.sh; pg_free_port 18080) )
+BROWSER_DB_URL="${DATABASE_URL%/*}/airlock_browser_$$"
+AIRLOCK_STATE=$STATE PORT=$PORT DATABASE_URL=$BROWSER_DB_URL scripts/dev.sh >"$STATE/dev.log" 2>&1 &
+DEV=$!
+cleanup() {
+	kill $DEV 2>/dev/null || true
+	wait $DEV 2>/dev/null || true
+	if command -v psql >/dev/null; then
+		psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS ${BROWSER_DB_URL##*/} WITH (FORCE)" >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+for _ in $(seq 1 240); do
+	grep -q ready "$STATE/dev.log" && break
+	kill -0 $DEV 2>/dev/null || { cat "$STATE/dev.log" >&2; exit 1; }
+	sleep 0.5
+done
+token() { "$STATE/bin/airlock-admin" token --key "$STATE/auth-key.pem" "$1"; }
+DEV1_TOKEN=$(token dev1@example.com) LEAD1_TOKEN=$(token lead1@example.com) LEAD2_TOKEN=$(token lead2@example.com) \
+	node scripts/browser/form.test.mjs "http://127.0.0.1:$PORT" "$STATE/screenshots"
+echo "airlock: screenshots in $STATE/screenshots"
