@@ -113,6 +113,12 @@ type Decision struct {
 	MaskedColumns []string
 	// Target is the table an INSERT or UPDATE writes.
 	Target string
+	// Forbidden says what a denied request attempted that Airlock never allows, found
+	// anywhere in it (inside EXPLAIN, a CTE or a second statement too):
+	// ForbiddenDelete, ForbiddenTruncate, ForbiddenMerge, ForbiddenDDL or
+	// ForbiddenPrivilege (GRANT, role management, SET ROLE, set_config('role', …)).
+	// "" when allowed, when nothing of the kind was found, or when the text did not parse.
+	Forbidden string
 }
 
 // An Option configures a Guard.
@@ -303,6 +309,11 @@ func (g *Guard) check(sql string, p Permissions, d *Decision) {
 		g.parseError(sql, err, d)
 		return
 	}
+	defer func() {
+		if !d.Allowed {
+			d.Forbidden = forbiddenIn(tree.Stmts)
+		}
+	}()
 	switch len(tree.Stmts) {
 	case 0:
 		d.deny(RuleEmptyStatement, 0, "the request holds only comments or semicolons, no SQL statement")
