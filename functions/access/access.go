@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/httpapi"
@@ -199,9 +200,8 @@ func (h *Handler) record(ctx context.Context, rid string, req *requests.Request)
 		return err
 	}
 	if req.BreakGlass {
-		e.Event, e.Severity = audit.EventBreakglassActivated, audit.SeverityAlert
-		e.Message = fmt.Sprintf("%s opened break-glass for incident %s", req.Requester, req.Ticket)
-		if err := h.deps.Audit.Record(ctx, e); err != nil {
+		// The security channel's message is queued by the store, with the request.
+		if err := h.deps.Audit.Record(ctx, alerts.BreakglassActivated(e, req.Ticket)); err != nil {
 			return err
 		}
 	}

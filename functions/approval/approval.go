@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
@@ -71,8 +74,10 @@ type Handler struct {
 	deps   *app.Deps
 	store  *requests.Store
 	notify *notify.Sender
+	alerts *alerts.Raiser
 	slack  slackConfig
 	web    webConfig
+	now    func() time.Time // decides "outside working hours"
 }
 
 // New returns the handler for built dependencies.
@@ -81,9 +86,18 @@ func New(deps *app.Deps) *Handler {
 		deps:   deps,
 		store:  requests.New(deps.Pool, deps.Role(), deps.Policy),
 		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		alerts: &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
 		slack:  slackFromEnv(deps.Config.Env),
 		web:    webFromEnv(deps.Config.Env),
+		now:    time.Now,
 	}
+}
+
+// WithClock replaces the clock that decides whether an approval falls outside the
+// policy's working hours (tests).
+func (h *Handler) WithClock(now func() time.Time) *Handler {
+	h.now = now
+	return h
 }
 
 // WithNotifier replaces the notification sender (tests, or a sender with other targets).
@@ -202,8 +216,8 @@ func response(out *requests.Outcome, decision string) Response {
 // Decide runs one verified approver's decision, from the API, the web form or Slack, and
 // maps its failures to answers.
 func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (*requests.Outcome, error) {
-	out, err := h.store.Decide(ctx, d, func(ctx context.Context, out *requests.Outcome) error {
-		return h.record(ctx, rid, d, out)
+	out, err := h.store.Decide(ctx, d, func(ctx context.Context, tx pgx.Tx, out *requests.Outcome) error {
+		return h.record(ctx, tx, rid, d, out)
 	})
 	switch {
 	case err == nil:
@@ -270,8 +284,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, by string, body
 	return nil
 }
 
-// record writes the decision's audit entries inside its transaction, before COMMIT.
-func (h *Handler) record(ctx context.Context, rid string, d requests.Decision, out *requests.Outcome) error {
+// record writes the decision's audit entries inside its transaction, before COMMIT, and
+// queues the security channel's message for an approval outside working hours.
+func (h *Handler) record(ctx context.Context, tx pgx.Tx, rid string, d requests.Decision, out *requests.Outcome) error {
 	if out.Replayed {
 		return nil
 	}
@@ -290,12 +305,14 @@ func (h *Handler) record(ctx context.Context, rid string, d requests.Decision, o
 			e.Decision = audit.DecisionPending
 		}
 	}
-	if wh := h.deps.Policy.Alerts.WorkingHours; wh != nil && !wh.Contains(time.Now()) {
-		e.Severity = audit.SeverityWarning
-		e.Details["outside_working_hours"] = true
-	}
 	if err := h.deps.Audit.Record(ctx, e); err != nil {
 		return err
+	}
+	if wh := h.deps.Policy.Alerts.WorkingHours; wh != nil && d.Decision == requests.Approve && !wh.Contains(h.now()) {
+		alert := alerts.OffHoursApproval(e, r.Requester, r.Role, h.now(), wh)
+		if _, err := h.alerts.Raise(ctx, tx, alert); err != nil {
+			return err
+		}
 	}
 	if g := out.Granted; g != nil {
 		ge := base

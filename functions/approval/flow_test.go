@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
@@ -35,7 +36,9 @@ func newFlow(t *testing.T) *flow {
 	env := requeststest.New(t)
 	f := &flow{Env: env}
 	f.access = env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests))).URL + "/"
-	f.approval = env.Serve(approval.New(env.Deps(approval.EntryPoint, migrate.GroupApprovals))).URL + "/"
+	// Inside the demo policy's working hours, so that only the tests about them see the
+	// off-hours alert.
+	f.approval = env.Serve(approval.New(env.Deps(approval.EntryPoint, migrate.GroupApprovals)).WithClock(workingHours)).URL + "/"
 	f.query = env.Serve(query.New(env.Deps(query.EntryPoint, migrate.GroupQuery))).URL + "/"
 	return f
 }
@@ -76,6 +79,9 @@ func (f *flow) count(t *testing.T, sql string, args ...any) int {
 	}
 	return n
 }
+
+// workingHours is a Wednesday noon in UTC, inside the demo policy's working hours.
+func workingHours() time.Time { return time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC) }
 
 const reason = "Investigating support ticket SUP-881 about a wrong e-mail address"
 

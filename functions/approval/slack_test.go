@@ -53,7 +53,8 @@ func newSlackFlow(t *testing.T) *slackFlow {
 	f.access = env.Serve(access.New(accDeps).WithNotifier(notify.FromEnv(accDeps.Pool, accDeps.Role(), getenv, secrets))).URL + "/"
 	f.approval = env.Serve(approval.New(apDeps).
 		WithNotifier(notify.FromEnv(apDeps.Pool, apDeps.Role(), getenv, secrets)).
-		WithSlack(secrets, signingSecretName)).URL
+		WithSlack(secrets, signingSecretName).
+		WithClock(workingHours)).URL
 	return f
 }
 

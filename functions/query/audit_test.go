@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
 )
 
@@ -39,8 +40,10 @@ func TestAuditToCloudLogging(t *testing.T) {
 			result = p
 		}
 	}
-	if strings.Join(events, ",") != "query.attempt,query.result" {
-		t.Errorf("after one read, want events = query.attempt,query.result, got = %v", events)
+	// email is sensitive and dev1 holds no unmasked grant: the read runs (masked by the
+	// database) and raises a masked-column alert before it does.
+	if want := "query.attempt,security.masked_column_access,query.result"; strings.Join(events, ",") != want {
+		t.Errorf("after one read of a masked column, want events = %s, got = %v", want, events)
 	}
 	for name, p := range map[string]map[string]any{"query.attempt": attempt, "query.result": result} {
 		if p == nil {
@@ -64,8 +67,13 @@ func TestAuditToCloudLogging(t *testing.T) {
 		t.Fatalf("when dev1 deletes, want = 403, got = %s", r)
 	}
 	es := h.fake.Payloads()[n:]
-	if len(es) != 1 || es[0]["event"] != audit.EventQueryAttempt || es[0]["decision"] != "denied" || es[0]["rule"] != "delete_forbidden" {
-		t.Errorf("after a denied DELETE, want one query.attempt decision=denied rule=delete_forbidden, got = %v", es)
+	if len(es) != 2 || es[0]["event"] != audit.EventQueryAttempt || es[0]["decision"] != "denied" || es[0]["rule"] != "delete_forbidden" ||
+		es[1]["event"] != alerts.EventForbiddenStatement {
+		t.Errorf("after a denied DELETE, want a query.attempt decision=denied rule=delete_forbidden and a %s alert, got = %v", alerts.EventForbiddenStatement, es)
+	}
+	// The severity reaches Cloud Logging itself, where log-based metrics count it.
+	if got := h.fake.Entries()[n+1].GetSeverity().String(); got != "ALERT" {
+		t.Errorf("want the forbidden-statement alert logged with severity ALERT, got = %s", got)
 	}
 }
 

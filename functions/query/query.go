@@ -6,17 +6,24 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/sqlguard"
 )
 
@@ -46,12 +53,26 @@ func ExecuteQuery(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r)
 type Handler struct {
 	deps   *app.Deps
 	grants *grants.Store
-	views  *viewColumns
+	schema *schema
+	alerts *alerts.Raiser
+	notify *notify.Sender
 }
 
 // New returns the handler for built dependencies.
 func New(deps *app.Deps) *Handler {
-	return &Handler{deps: deps, grants: grants.New(deps.Pool, deps.Role()), views: &viewColumns{}}
+	return &Handler{
+		deps:   deps,
+		grants: grants.New(deps.Pool, deps.Role()),
+		schema: &schema{},
+		alerts: &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
+		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+	}
+}
+
+// WithNotifier replaces the notification sender (tests, or a sender with other targets).
+func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
+	h.notify = s
+	return h
 }
 
 // Request is the body of a query.
@@ -100,17 +121,26 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if req.Mode == "write" {
 		mode = sqlguard.Write
 	}
-	dec := h.deps.Guard.Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
+	if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
+		return err
+	}
+	dec := h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
 
 	attempt := h.entry(audit.EventQueryAttempt, rid, sess, req, dec)
 	if !dec.Allowed {
 		attempt.Decision, attempt.Rule, attempt.Message = audit.DecisionDenied, dec.Rule, dec.Message
-		attempt.Severity = severityOf(dec.Rule)
+		attempt.Severity = audit.SeverityNotice
+		if dec.Forbidden != "" {
+			attempt.Severity = audit.SeverityAlert
+		}
 	} else {
 		attempt.Decision = audit.DecisionAllowed
 	}
 	if err := h.deps.Audit.Record(ctx, attempt); err != nil {
 		return auditUnavailable()
+	}
+	if err := h.alertOnAttempt(ctx, attempt, dec); err != nil {
+		return err
 	}
 	if !dec.Allowed {
 		return h.refusal(ctx, sess, dec)
@@ -242,13 +272,73 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 	}
 }
 
-// severityOf marks attempts at what nobody may ever do, so log-based alerts can count them.
-func severityOf(rule string) audit.Severity {
-	switch rule {
-	case "delete_forbidden", "truncate_forbidden", "merge_forbidden", "ddl_forbidden", "privilege_change_forbidden":
-		return audit.SeverityAlert
+// alertOnAttempt raises, before anything runs, the alerts an attempt calls for: a
+// forbidden statement, sensitive columns the person may only see masked, a burst of
+// refusals. Like any entry, an alert the trail cannot take stops the request.
+func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, dec *sqlguard.Decision) error {
+	var raise []audit.Entry
+	if dec.Forbidden != "" {
+		raise = append(raise, alerts.ForbiddenStatement(attempt, dec.Forbidden))
 	}
-	return audit.SeverityNotice
+	if len(dec.MaskedColumns) > 0 {
+		raise = append(raise, alerts.MaskedColumnAccess(attempt))
+	}
+	if !dec.Allowed {
+		burst := h.deps.Policy.Alerts
+		n, err := h.alerts.CountDenial(ctx, attempt.Actor, dec.Rule, burst.DeniedBurstWindow)
+		switch {
+		case err != nil:
+			// The refusal itself is recorded; only the burst count is missing.
+			logLine("ERROR", attempt.RequestID, err.Error())
+		case alerts.BurstReached(n, burst.DeniedBurstCount):
+			raise = append(raise, alerts.DeniedBurst(attempt, n, burst.DeniedBurstWindow))
+		}
+	}
+	queued, err := h.alerts.Raise(ctx, nil, raise...)
+	if errors.Is(err, audit.ErrUnavailable) {
+		return auditUnavailable()
+	}
+	if err != nil {
+		logLine("ERROR", attempt.RequestID, err.Error())
+	}
+	if queued > 0 {
+		h.deliver(ctx)
+	}
+	return nil
+}
+
+// alertOnWrite raises, inside the write's transaction and before COMMIT, the alerts a
+// committed write calls for: more rows than the bulk threshold, and any write under
+// break-glass. It returns how many security messages it queued.
+func (h *Handler) alertOnWrite(ctx context.Context, tx pgx.Tx, outcome audit.Entry, sess *grants.Session, target string, rows int64) (int, error) {
+	var raise []audit.Entry
+	if th := h.deps.Policy.Alerts.BulkWriteRows; th > 0 && rows > int64(th) {
+		raise = append(raise, alerts.BulkWrite(outcome, target, rows, th))
+	}
+	var bg []int64
+	for _, g := range sess.Grants {
+		if g.BreakGlass && slices.Contains(g.Capabilities, "write_"+target) {
+			bg = append(bg, g.ID)
+		}
+	}
+	if len(bg) > 0 {
+		raise = append(raise, alerts.BreakglassWrite(outcome, target, rows, bg))
+	}
+	return h.alerts.Raise(ctx, tx, raise...)
+}
+
+// deliver sends queued security messages now, within a short deadline: a function
+// instance gets no CPU after answering. What fails stays in the outbox, and the sweeper
+// delivers it within a minute.
+func (h *Handler) deliver(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	h.notify.Flush(ctx, 10)
+}
+
+func logLine(severity, rid, msg string) {
+	b, _ := json.Marshal(map[string]string{"severity": severity, "request_id": rid, "message": "query: " + msg})
+	fmt.Fprintln(os.Stderr, string(b))
 }
 
 func auditUnavailable() error {

@@ -18,6 +18,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/policy"
 	"airlock.dev/airlock/shared/sqlguard"
 )
 
@@ -134,11 +135,6 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		return nil, dbError(err)
 	}
 	defer conn.Release()
-	// The masked views' columns are learnt once per instance, before the batch: the
-	// connection carries one conversation at a time.
-	if _, err := h.views.load(ctx, conn.Conn()); err != nil {
-		return nil, err
-	}
 	res := &result{}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
 	collect := func(rows pgx.Rows) error {
@@ -147,7 +143,7 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 			rows.Close()
 			return err
 		}
-		return h.collect(ctx, conn.Conn(), rows, res, req.MaxRows, unmasked)
+		return h.collect(conn.Conn(), rows, res, req.MaxRows, unmasked)
 	}
 
 	b := &pgx.Batch{}
@@ -187,14 +183,10 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 }
 
 // collect appends rows to res until the row or byte cap is reached.
-func (h *Handler) collect(ctx context.Context, conn *pgx.Conn, rows pgx.Rows, res *result, maxRows int, unmasked map[string]bool) error {
+func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, maxRows int, unmasked map[string]bool) error {
 	defer rows.Close()
 	if res.columns == nil {
-		cols, err := h.describe(ctx, conn, rows.FieldDescriptions(), unmasked)
-		if err != nil {
-			return err
-		}
-		res.columns = cols
+		res.columns = h.describe(conn, rows.FieldDescriptions(), unmasked)
 	}
 	maxBytes := h.deps.Policy.Limits.MaxBytes
 	for rows.Next() {
@@ -231,11 +223,8 @@ func (h *Handler) collect(ctx context.Context, conn *pgx.Conn, rows pgx.Rows, re
 
 // describe names the result's columns and marks those that come straight from a masked
 // view column the developer may not see unmasked.
-func (h *Handler) describe(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescription, unmasked map[string]bool) ([]Column, error) {
-	views, err := h.views.load(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
+func (h *Handler) describe(conn *pgx.Conn, fields []pgconn.FieldDescription, unmasked map[string]bool) []Column {
+	views := h.schema.viewColumns()
 	cols := make([]Column, len(fields))
 	for i, f := range fields {
 		typ := strconv.FormatUint(uint64(f.DataTypeOID), 10)
@@ -249,7 +238,7 @@ func (h *Handler) describe(ctx context.Context, conn *pgx.Conn, fields []pgconn.
 			}
 		}
 	}
-	return cols, nil
+	return cols
 }
 
 type viewKey struct {
@@ -259,41 +248,65 @@ type viewKey struct {
 
 type viewColumn struct{ table, column string }
 
-// viewColumns maps the masked views' columns by (oid, attnum), read once per instance.
-type viewColumns struct {
-	mu sync.Mutex
-	m  map[viewKey]viewColumn
+// A schema is what an instance learns from the database once, on first use: the masked
+// views' columns. They name result columns (describe), and they give the guard each
+// table's columns in order, which it needs to tell which table an unqualified, starred or
+// whole-row column reference reads (the policy names only sensitive and writable ones).
+type schema struct {
+	mu    sync.Mutex
+	views map[viewKey]viewColumn // by (view oid, attnum)
+	guard *sqlguard.Guard
 }
 
-func (v *viewColumns) load(ctx context.Context, conn interface {
+type querier interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}) (map[viewKey]viewColumn, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.m != nil {
-		return v.m, nil
+}
+
+// load reads the schema on first use; a failure is retried on the next call.
+func (s *schema) load(ctx context.Context, q querier, pol *policy.Policy) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.guard != nil {
+		return nil
 	}
-	rows, err := conn.Query(ctx, `
+	rows, err := q.Query(ctx, `
 		SELECT c.oid, a.attnum, c.relname, a.attname
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-		 WHERE n.nspname = 'masked'`)
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		 WHERE n.nspname = 'masked'
+		 ORDER BY c.relname, a.attnum`)
 	if err != nil {
-		return nil, dbError(err)
+		return dbError(err)
 	}
-	m := map[viewKey]viewColumn{}
+	views := map[viewKey]viewColumn{}
+	columns := map[string][]string{}
 	var oid uint32
 	var attnum int16
 	var table, column string
 	_, err = pgx.ForEachRow(rows, []any{&oid, &attnum, &table, &column}, func() error {
-		m[viewKey{oid, uint16(attnum)}] = viewColumn{table, column}
+		views[viewKey{oid, uint16(attnum)}] = viewColumn{table, column}
+		columns[table] = append(columns[table], column)
 		return nil
 	})
 	if err != nil {
-		return nil, dbError(err)
+		return dbError(err)
 	}
-	v.m = m
-	return m, nil
+	s.views, s.guard = views, sqlguard.New(pol.Catalog(columns))
+	return nil
+}
+
+// viewColumns returns the masked views' columns; load must have succeeded.
+func (s *schema) viewColumns() map[viewKey]viewColumn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.views
+}
+
+// checker returns the guard; load must have succeeded.
+func (s *schema) checker() *sqlguard.Guard {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.guard
 }
 
 // write runs one INSERT or UPDATE under a write grant. The outcome is audited before
@@ -332,8 +345,18 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 	if err := h.deps.Audit.Record(ctx, outcome); err != nil {
 		return nil, auditUnavailable()
 	}
+	queued, err := h.alertOnWrite(ctx, tx, outcome, sess, dec.Target, wr.RowsAffected)
+	switch {
+	case errors.Is(err, audit.ErrUnavailable):
+		return nil, auditUnavailable()
+	case err != nil:
+		return nil, dbError(err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, dbError(err)
+	}
+	if queued > 0 {
+		h.deliver(ctx)
 	}
 	return res, nil
 }

@@ -13,12 +13,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/notify"
 )
 
 // EntryPoint is the function's name in Cloud Functions.
@@ -64,13 +66,25 @@ func SchedulerEmail(cfg app.Config, fallback string) string {
 type Handler struct {
 	deps      *app.Deps
 	grants    *grants.Store
+	notify    *notify.Sender
 	scheduler string
 	batch     int
 }
 
 // New returns the handler for built dependencies, accepting only scheduler's tokens.
 func New(deps *app.Deps, scheduler string) *Handler {
-	return &Handler{deps: deps, grants: grants.New(deps.Pool, deps.Role()), scheduler: strings.ToLower(scheduler)}
+	return &Handler{
+		deps:      deps,
+		grants:    grants.New(deps.Pool, deps.Role()),
+		notify:    notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		scheduler: strings.ToLower(scheduler),
+	}
+}
+
+// WithNotifier replaces the notification sender (tests, or a sender with other targets).
+func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
+	h.notify = s
+	return h
 }
 
 // NewLocal is New for local runs (the devserver): the scheduler is SCHEDULER_EMAIL, or
@@ -134,8 +148,20 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err := h.deps.Audit.Record(ctx, run); err != nil {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the sweep finished but the audit trail could not record the run; the next run will")
 	}
+	h.deliver(ctx, rid)
 	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// deliver sends what the outbox still holds: the reminders this run queued, and any
+// notification another function queued but could not deliver (Slack down, or the
+// instance ran out of time). The sweeper runs every minute, so nothing waits longer.
+func (h *Handler) deliver(ctx context.Context, rid string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if _, err := h.notify.Flush(ctx, 100); err != nil {
+		logError(rid, err)
+	}
 }
 
 func (h *Handler) authenticate(ctx context.Context, r *http.Request) (string, error) {

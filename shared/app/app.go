@@ -1,5 +1,5 @@
 // Package app wires a function's dependencies from its configuration: the policy, the
-// SQL guard, the connection pools, the audit recorder and the identity verifier. Nothing
+// connection pools, the audit recorder and the identity verifier. Nothing
 // is built at start-up: a function builds its dependencies on its first request and, if
 // that fails, tries again on the next one.
 package app
@@ -19,7 +19,6 @@ import (
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
-	"airlock.dev/airlock/shared/sqlguard"
 )
 
 // Config is everything a function needs to know about its environment.
@@ -68,7 +67,6 @@ func FromEnv(function, group string) (Config, error) {
 type Deps struct {
 	Config  Config
 	Policy  *policy.Policy
-	Guard   *sqlguard.Guard
 	Roles   migrate.Roles
 	Pool    *db.Pool // primary, as the function's login role
 	Replica *db.Pool // reads; nil when no replica is configured
@@ -88,7 +86,7 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if c.Prefix == "" {
 		c.Prefix = migrate.DefaultPrefix
 	}
-	d := &Deps{Config: c, Policy: pol, Guard: sqlguard.New(pol.Catalog()), Roles: migrate.Roles{Prefix: c.Prefix}}
+	d := &Deps{Config: c, Policy: pol, Roles: migrate.Roles{Prefix: c.Prefix}}
 	if d.Auth, err = verifier(c); err != nil {
 		return nil, err
 	}

@@ -519,6 +519,7 @@ func (m *migration) groupPrivileges() error {
 	grants := map[string][]string{
 		GroupQuery: {
 			`SELECT ON airlock.grants, airlock.developers, airlock.write_images, airlock.access_requests`,
+			`SELECT, INSERT, DELETE ON airlock.denials`,
 			`EXECUTE ON FUNCTION airlock.sync_developer(text)`,
 		},
 		GroupRequests: {

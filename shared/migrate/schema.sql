@@ -103,6 +103,18 @@ CREATE TABLE IF NOT EXISTS airlock.notifications (
     sent_at    timestamptz
 );
 CREATE INDEX IF NOT EXISTS notifications_unsent ON airlock.notifications (id) WHERE sent_at IS NULL;
+-- Security alerts that may repeat (masked-column access) are sent once per key and hour.
+CREATE INDEX IF NOT EXISTS notifications_security_key ON airlock.notifications ((payload->>'key'), created_at)
+    WHERE channel = 'security';
+
+-- Refused queries of the last few minutes, per person, for the denied-burst alert. Counted
+-- in the database because one person's burst may reach many function instances.
+CREATE TABLE IF NOT EXISTS airlock.denials (
+    actor text NOT NULL,
+    rule  text NOT NULL,
+    at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS denials_actor_at ON airlock.denials (actor, at);
 
 -- Replayed Slack callbacks are refused: each signature is accepted once.
 CREATE TABLE IF NOT EXISTS airlock.slack_replays (

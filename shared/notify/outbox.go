@@ -18,7 +18,7 @@ import (
 const (
 	ChannelApprovers = "approvers" // the approvers' Slack channel: new requests, with buttons
 	ChannelRequester = "requester" // the person who asked: their request was decided
-	ChannelSecurity  = "security"  // the security channel: every break-glass
+	ChannelSecurity  = "security"  // the security channel: break-glass and every security alert
 )
 
 // A Message is one notification, stored as the payload of an outbox row.
@@ -44,6 +44,18 @@ type Message struct {
 
 	// Actions asks for Approve and Deny buttons whose value is RequestID.
 	Actions bool `json:"actions,omitempty"`
+
+	// Security alerts (package alerts) also say who did what, how bad it is, and
+	// which audit entries to look at.
+	Severity       string   `json:"severity,omitempty"` // ALERT or WARNING
+	Actor          string   `json:"actor,omitempty"`
+	Columns        []string `json:"columns,omitempty"`
+	SQL            string   `json:"sql,omitempty"`
+	Rows           int64    `json:"rows,omitempty"`
+	AuditRequestID string   `json:"audit_request_id,omitempty"` // the request_id of the audit entries
+	// Key identifies the alert's subject (person and columns, say) so that a repeat
+	// within the alert's NotifyEvery is not sent again.
+	Key string `json:"key,omitempty"`
 }
 
 // Enqueue inserts m into the outbox inside tx, so that the notification exists exactly

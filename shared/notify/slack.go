@@ -20,8 +20,11 @@ func SlackMessage(m Message) map[string]any {
 	if m.Channel == ChannelRequester && m.Recipient != "" {
 		text = "For " + esc(m.Recipient) + ": " + text
 	}
-	if m.BreakGlass {
+	switch {
+	case m.BreakGlass || m.Severity == "ALERT":
 		text = ":rotating_light: " + text
+	case m.Severity == "WARNING":
+		text = ":warning: " + text
 	}
 	blocks := []any{
 		map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": text}},
@@ -39,6 +42,12 @@ func SlackMessage(m Message) map[string]any {
 	add("Duration", m.Duration)
 	add("Ticket", m.Ticket)
 	add("Reason", m.Reason)
+	add("Who", m.Actor)
+	add("Columns", strings.Join(m.Columns, ", "))
+	if m.Rows > 0 {
+		add("Rows", fmt.Sprint(m.Rows))
+	}
+	add("Audit request id", m.AuditRequestID)
 	if m.Actions {
 		h := "none"
 		if len(m.History) > 0 {
@@ -51,6 +60,11 @@ func SlackMessage(m Message) map[string]any {
 			fields = fields[:10]
 		}
 		blocks = append(blocks, map[string]any{"type": "section", "fields": fields})
+	}
+	if m.SQL != "" {
+		// A code block cannot be closed early from inside: Slack ends it only at ```.
+		sql := strings.ReplaceAll(m.SQL, "```", "` ` `")
+		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "```" + esc(sql) + "```"}})
 	}
 	if m.Actions && m.RequestID != "" {
 		blocks = append(blocks, map[string]any{

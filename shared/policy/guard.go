@@ -2,12 +2,16 @@ package policy
 
 import "airlock.dev/airlock/shared/sqlguard"
 
-// Catalog describes the policy's tables to the SQL guard.
-func (p *Policy) Catalog() sqlguard.Catalog {
+// Catalog describes the policy's tables to the SQL guard. columns maps each table to its
+// columns in table order, as the database has them (the policy names only the sensitive
+// and writable ones). Without them the guard cannot tell which table an unqualified or
+// whole-row column reference reads, so it cannot report masked columns; pass nil only
+// where that does not matter.
+func (p *Policy) Catalog(columns map[string][]string) sqlguard.Catalog {
 	var c sqlguard.Catalog
 	for _, name := range p.TableNames() {
 		t := p.Tables[name]
-		st := sqlguard.Table{Name: name, Sensitive: t.SensitiveColumns()}
+		st := sqlguard.Table{Name: name, Columns: columns[name], Sensitive: t.SensitiveColumns()}
 		if t.Write != nil {
 			st.WritableColumns = t.Write.Columns
 		}

@@ -377,7 +377,7 @@ type Outcome struct {
 // transaction, so concurrent decisions on one request are serialised: the approval that
 // reaches the threshold creates the one grant and makes the developer's database role
 // hold its capabilities, all in the same transaction. before runs last, before COMMIT.
-func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Context, *Outcome) error) (*Outcome, error) {
+func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Context, pgx.Tx, *Outcome) error) (*Outcome, error) {
 	var out *Outcome
 	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
 		out = &Outcome{}
@@ -463,7 +463,7 @@ func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Cont
 			return err
 		}
 		if before != nil {
-			return before(ctx, out)
+			return before(ctx, tx, out)
 		}
 		return nil
 	})

@@ -144,13 +144,26 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 		return "", err
 	}
 
-	// (a) The guard against a bare parse.
+	// A database of our own, like shared/dbtest's.
+	fmt.Fprintln(os.Stderr, "bench: creating the bench database")
+	bdb, err := setup(ctx, admin, pol)
+	if err != nil {
+		return "", err
+	}
+	defer bdb.drop(admin)
+
+	// (a) The guard against a bare parse, with the tables' columns as the query
+	// function learns them from the masked views.
 	stmts, err := loadCorpus(corpus)
 	if err != nil {
 		return "", err
 	}
+	columns, err := bdb.viewColumns(ctx)
+	if err != nil {
+		return "", err
+	}
 	fmt.Fprintf(os.Stderr, "bench: guard: %d statements × %d rounds\n", len(stmts), guardRounds)
-	g := sqlguard.New(pol.Catalog())
+	g := sqlguard.New(pol.Catalog(columns))
 	perms := pol.Permissions(sqlguard.Read, nil)
 	var checkT, parseT []time.Duration
 	var checkSum, parseSum time.Duration
@@ -178,14 +191,6 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 	pm, pp := pct(parseT, 50), pct(parseT, 99)
 	row("| SQL guard: `Check` per statement (%d legit statements × %d) | median %s, p99 %s | `pg_query.Parse` alone: median %s, p99 %s | **%.2f×** median, %.2f× p99, %.2f× total | ≤ 1.5× | %s |",
 		len(stmts), guardRounds, us(cm), us(cp), us(pm), us(pp), ratio(cm, pm), ratio(cp, pp), ratio(checkSum, parseSum), verdict(ratio(cm, pm) <= 1.5))
-
-	// A database of our own, like shared/dbtest's.
-	fmt.Fprintln(os.Stderr, "bench: creating the bench database")
-	bdb, err := setup(ctx, admin, pol)
-	if err != nil {
-		return "", err
-	}
-	defer bdb.drop(admin)
 
 	dir, err := os.MkdirTemp("", "airlock-bench-")
 	if err != nil {
@@ -600,4 +605,29 @@ func withURL(u, db string, user *url.Userinfo) string {
 		p.User = user
 	}
 	return p.String()
+}
+
+// viewColumns reads each masked view's columns in order, as the query function does.
+func (b *benchDB) viewColumns(ctx context.Context) (map[string][]string, error) {
+	conn, err := pgx.Connect(ctx, b.adminURL)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname, a.attname
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		 WHERE n.nspname = 'masked'
+		 ORDER BY c.relname, a.attnum`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the masked views' columns: %w", err)
+	}
+	cols := map[string][]string{}
+	var table, column string
+	_, err = pgx.ForEachRow(rows, []any{&table, &column}, func() error {
+		cols[table] = append(cols[table], column)
+		return nil
+	})
+	return cols, err
 }

@@ -24,7 +24,6 @@ import (
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
-	"airlock.dev/airlock/shared/sqlguard"
 )
 
 // An Env is a throwaway database with functions built on it.
@@ -68,7 +67,7 @@ func (e *Env) Deps(entry, group string) *app.Deps {
 	}
 	deps := &app.Deps{
 		Config: app.Config{Function: entry, Group: group, Prefix: e.DB.Roles.Prefix, AuthMode: "local"},
-		Policy: e.DB.Policy, Guard: sqlguard.New(e.DB.Policy.Catalog()), Roles: e.DB.Roles,
+		Policy: e.DB.Policy, Roles: e.DB.Roles,
 		Pool: pool, Audit: rec, Auth: authn.Local{Key: &e.Key.PublicKey},
 	}
 	t.Cleanup(deps.Close)
