@@ -157,7 +157,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) err
 	})
 	if err != nil {
 		if errors.Is(err, audit.ErrUnavailable) {
-			return auditUnavailable()
+			return h.auditUnavailable(rid, err)
 		}
 		logError("storing request", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again")
@@ -303,8 +303,10 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func auditUnavailable() error {
-	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this request, so nothing was created; try again shortly")
+// auditUnavailable refuses the request because the trail could not record it (cause);
+// deps logs the audit.unavailable alert.
+func (h *Handler) auditUnavailable(rid string, cause error) *httpapi.Error {
+	return h.deps.AuditUnavailable(rid, cause, "the audit trail could not confirm the record of this request, so nothing was created; try again shortly")
 }
 
 // logError writes a structured log line for Cloud Logging; the answer stays generic.

@@ -235,7 +235,7 @@ func (h *Handler) createForm(w http.ResponseWriter, r *http.Request, rid string)
 	err = h.store.Create(ctx, req, func(ctx context.Context, req *requests.Request) error { return h.record(ctx, rid, req) })
 	if err != nil {
 		if errors.Is(err, audit.ErrUnavailable) {
-			return h.formError(w, r, id, auditUnavailable())
+			return h.formError(w, r, id, h.auditUnavailable(rid, err))
 		}
 		logError("storing request", err)
 		return h.formError(w, r, id, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again"))

@@ -174,7 +174,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 		return err
 	}
 	if body.Decision == "revoke" {
-		return h.revoke(w, r, id.Email, &body)
+		return h.revoke(w, r, rid, id.Email, &body)
 	}
 	d := requests.Decision{RequestID: strings.TrimSpace(body.RequestID), Approver: id.Email, Decision: body.Decision, Comment: strings.TrimSpace(body.Comment), Via: "api"}
 	if err := validate(d, body.GrantID); err != nil {
@@ -226,7 +226,7 @@ func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (
 		}
 		return out, nil
 	case errors.Is(err, audit.ErrUnavailable):
-		return nil, httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this decision, so it was not made; try again shortly")
+		return nil, h.deps.AuditUnavailable(rid, err, "the audit trail could not confirm the record of this decision, so it was not made; try again shortly")
 	case errors.Is(err, requests.ErrNotFound):
 		return nil, httpapi.Errorf(http.StatusNotFound, "request_not_found", "there is no access request %q", d.RequestID)
 	case errors.Is(err, requests.ErrSelfApproval):
@@ -249,7 +249,7 @@ func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (
 
 // revoke ends a grant now. Approvers of the grant's role may revoke it, and so may the
 // grantee (giving access back early); grants.Store records grant.revoked before COMMIT.
-func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, by string, body *Request) error {
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string, body *Request) error {
 	ctx := r.Context()
 	if body.GrantID <= 0 || body.RequestID != "" {
 		return httpapi.Errorf(http.StatusBadRequest, "grant_id_required", "decision \"revoke\" takes a positive \"grant_id\" and no request_id")
@@ -271,7 +271,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, by string, body
 	case errors.Is(err, grants.ErrNotActive):
 		return httpapi.Errorf(http.StatusConflict, "grant_not_active", "grant %d has already ended", body.GrantID)
 	case errors.Is(err, audit.ErrUnavailable):
-		return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the revocation, so the grant was not revoked; try again shortly")
+		return h.deps.AuditUnavailable(rid, err, "the audit trail could not confirm the revocation, so the grant was not revoked; try again shortly")
 	case err != nil && rv == nil:
 		logLine("ERROR", "approval: revoking: "+err.Error())
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the grant could not be revoked; try again")

@@ -108,6 +108,11 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 	}
 	out, err := h.Decide(ctx, rid, d)
 	if err != nil {
+		// Slack gets the same status as the API, 503 audit_unavailable included, not a
+		// 200: Slack takes any 200 as "handled" and shows no error, so the approver would
+		// believe the press worked when nothing was decided. On a non-200 Slack marks the
+		// press as failed. It does not retry interactions, and pressing the button again
+		// sends a newly signed callback, which the replay check lets through.
 		return err
 	}
 	resp := response(out, d.Decision)

@@ -137,7 +137,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 		attempt.Decision = audit.DecisionAllowed
 	}
 	if err := h.deps.Audit.Record(ctx, attempt); err != nil {
-		return auditUnavailable()
+		return h.auditUnavailable(rid, err)
 	}
 	if err := h.alertOnAttempt(ctx, attempt, dec); err != nil {
 		return err
@@ -160,7 +160,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 		outcome.Decision, outcome.ErrorClass = audit.DecisionError, errorClass(err)
 		outcome.Message = err.Error()
 		if rerr := h.deps.Audit.Record(ctx, outcome); rerr != nil {
-			return auditUnavailable()
+			if errorClass(err) == "audit_unavailable" {
+				return err // write already refused, and alerted, for the same trail failure
+			}
+			return h.auditUnavailable(rid, rerr)
 		}
 		return err
 	}
@@ -173,7 +176,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	// records it here, before answering.
 	if res.write == nil || !res.write.Committed {
 		if err := h.deps.Audit.Record(ctx, outcome); err != nil {
-			return auditUnavailable()
+			return h.auditUnavailable(rid, err)
 		}
 	}
 	res.requestID = rid
@@ -341,8 +344,10 @@ func logLine(severity, rid, msg string) {
 	fmt.Fprintln(os.Stderr, string(b))
 }
 
-func auditUnavailable() error {
-	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the audit trail could not confirm the record of this request, so nothing ran; try again shortly")
+// auditUnavailable refuses the request because the trail could not record it (cause);
+// deps logs the audit.unavailable alert.
+func (h *Handler) auditUnavailable(rid string, cause error) error {
+	return h.deps.AuditUnavailable(rid, cause, "the audit trail could not confirm the record of this request, so nothing ran; try again shortly")
 }
 
 func errorClass(err error) string {

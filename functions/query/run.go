@@ -343,7 +343,7 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 	outcome.Decision, outcome.Rows = audit.DecisionAllowed, wr.RowsAffected
 	outcome.Details = map[string]any{"committed": true, "dry_run": false, "target": dec.Target}
 	if err := h.deps.Audit.Record(ctx, outcome); err != nil {
-		return nil, auditUnavailable()
+		return nil, h.auditUnavailable(rid, err)
 	}
 	queued, err := h.alertOnWrite(ctx, tx, outcome, sess, dec.Target, wr.RowsAffected)
 	switch {

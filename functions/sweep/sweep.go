@@ -135,9 +135,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err != nil {
 		if errors.Is(err, audit.ErrUnavailable) {
 			// The trail is down: recording the run would fail too.
-			logError(rid, err)
-			return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable",
-				"the audit trail could not confirm a record, so the sweep stopped after %d grant(s); their sessions were ended and roles resynced, and the next run finishes the job", res.ExpiredGrants)
+			return h.deps.AuditUnavailable(rid, err, fmt.Sprintf(
+				"the audit trail could not confirm a record, so the sweep stopped after %d grant(s); their sessions were ended and roles resynced, and the next run finishes the job", res.ExpiredGrants))
 		}
 		logError(rid, err)
 		run.Decision, run.ErrorClass, run.Message, run.Severity = audit.DecisionError, "database_unavailable", err.Error(), audit.SeverityWarning
@@ -146,7 +145,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 			"the sweep stopped after %d grant(s): the database failed; every grant is either fully active or fully expired, and the next run finishes the job", res.ExpiredGrants)
 	}
 	if err := h.deps.Audit.Record(ctx, run); err != nil {
-		return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "the sweep finished but the audit trail could not record the run; the next run will")
+		return h.deps.AuditUnavailable(rid, err, "the sweep finished but the audit trail could not record the run; the next run will")
 	}
 	h.deliver(ctx, rid)
 	httpapi.WriteJSON(w, http.StatusOK, res)

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,6 +25,7 @@ import (
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 const scheduler = "sweeper@airlock-test.iam.gserviceaccount.com"
@@ -249,12 +251,16 @@ func TestAuditUnavailable(t *testing.T) {
 	h := newHarness(t)
 	devs := []string{"dev1@example.com", "dev2@example.com", "lead1@example.com"}
 	ids := h.grants(t, devs...)
+	var log bytes.Buffer
+	h.h.deps.Log = &log
 	h.logs.FailWith(codes.Unavailable)
 
 	code, body := h.call(t, scheduler)
 	if code != http.StatusServiceUnavailable || errorCode(body) != "audit_unavailable" {
 		t.Fatalf("sweep with the trail down: %d %v, want 503 audit_unavailable", code, body)
 	}
+	rid, _ := body["request_id"].(string)
+	requeststest.CheckAuditAlert(t, "the sweep runs with the trail down", log.Bytes(), EntryPoint, rid)
 	if st := h.statuses(t); st["active"] != len(ids) {
 		t.Errorf("grant statuses %v: something was marked expired without its audit entry", st)
 	}
@@ -273,9 +279,13 @@ func TestAuditUnavailable(t *testing.T) {
 	}
 
 	h.logs.Recover()
+	log.Reset()
 	code, body = h.call(t, scheduler)
 	if code != http.StatusOK || body["expired_grants"] != float64(len(ids)) {
 		t.Fatalf("sweep after recovery: %d %v, want 200 with %d expired", code, body, len(ids))
+	}
+	if a := requeststest.AuditAlerts(t, log.Bytes()); len(a) != 0 {
+		t.Errorf("when the sweep succeeds, want = no audit.unavailable line, got = %v", a)
 	}
 	if st := h.statuses(t); st["expired"] != len(ids) {
 		t.Errorf("grant statuses %v after recovery", st)
@@ -291,6 +301,27 @@ func TestAuditUnavailable(t *testing.T) {
 			t.Errorf("%s still holds the capability", dev)
 		}
 	}
+}
+
+// TestRunUnrecorded: a sweep whose own sweep.run entry cannot be recorded answers 503
+// audit_unavailable and logs one audit.unavailable alert, though its grants were expired.
+func TestRunUnrecorded(t *testing.T) {
+	h := newHarness(t)
+	h.grants(t, "dev1@example.com")
+	var log bytes.Buffer
+	h.h.deps.Log = &log
+	h.logs.FailEventsWith(codes.Unavailable, audit.EventSweepRun)
+	defer h.logs.Recover()
+
+	code, body := h.call(t, scheduler)
+	if code != http.StatusServiceUnavailable || errorCode(body) != "audit_unavailable" {
+		t.Fatalf("when sweep.run cannot be recorded, want = 503 audit_unavailable, got = %d %v", code, body)
+	}
+	if st := h.statuses(t); st["expired"] != 1 {
+		t.Errorf("when sweep.run cannot be recorded, want the grant (audited on its own) expired = 1, got statuses = %v", st)
+	}
+	rid, _ := body["request_id"].(string)
+	requeststest.CheckAuditAlert(t, "sweep.run cannot be recorded", log.Bytes(), EntryPoint, rid)
 }
 
 func TestSchedulerEmail(t *testing.T) {

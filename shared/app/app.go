@@ -6,8 +6,10 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -72,6 +74,9 @@ type Deps struct {
 	Replica *db.Pool // reads; nil when no replica is configured
 	Audit   *audit.Recorder
 	Auth    authn.Verifier
+	// Log is the function's own log, where Cloud Logging reads each JSON line as a
+	// structured entry. Nil means os.Stderr; tests set it to capture what is logged.
+	Log io.Writer
 }
 
 // Role is the function's database group role.
@@ -127,6 +132,39 @@ func (d *Deps) Close() {
 	if d.Pool != nil {
 		d.Pool.Close()
 	}
+}
+
+// EventAuditUnavailable is the event of the line AuditUnavailable writes to the function's
+// log. terraform/monitoring.tf counts it (jsonPayload.event) and alerts on every one.
+const EventAuditUnavailable = "audit.unavailable"
+
+// AuditUnavailable is the answer of a function that refuses to act because the audit trail
+// could not confirm a record: 503 audit_unavailable, with message saying what did not
+// happen. cause is the error from the trail (wrapping audit.ErrUnavailable).
+//
+// It also writes one line at severity ALERT to the function's log (d.Log), because the
+// audit log, where every other alert comes from, is the thing that failed:
+//
+//	{"severity":"ALERT","event":"audit.unavailable","function":"…","request_id":"…","message":"…"}
+//
+// Call it once per refused request, where the refusal is decided: each call is one alert.
+func (d *Deps) AuditUnavailable(rid string, cause error, message string) *httpapi.Error {
+	line, _ := json.Marshal(struct {
+		Severity  string `json:"severity"`
+		Event     string `json:"event"`
+		Function  string `json:"function"`
+		RequestID string `json:"request_id"`
+		Message   string `json:"message"`
+	}{
+		Severity: string(audit.SeverityAlert), Event: EventAuditUnavailable, Function: d.Config.Function, RequestID: rid,
+		Message: fmt.Sprintf("%s refused request %s because the audit trail could not confirm a record: %v", d.Config.Function, rid, cause),
+	})
+	w := d.Log
+	if w == nil {
+		w = os.Stderr
+	}
+	w.Write(append(line, '\n')) // one write, so concurrent requests' lines do not interleave
+	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "%s", message)
 }
 
 func env(c Config, key string) string {

@@ -115,7 +115,48 @@ func (s *Server) Hang() {
 	})
 }
 
-// Recover restores normal service after FailWith, StoreThenFailWith or Hang.
+// FailEventsWith makes every later write holding an entry whose "event" label is one of
+// events fail with code, storing nothing; other writes are served normally. With no
+// events it is FailWith. Failing only a later entry of a request (grant.created after
+// request.approved, say) shows that a half-recorded action is not carried out either.
+func (s *Server) FailEventsWith(code codes.Code, events ...string) {
+	s.SetHook(func(_ context.Context, req *loggingpb.WriteLogEntriesRequest) (bool, error) {
+		if !holdsEvent(req, events) {
+			return true, nil
+		}
+		return false, status.Error(code, "audittest: injected failure")
+	})
+}
+
+// HangEvents makes every later write holding an entry whose "event" label is one of
+// events block until the caller gives up, storing nothing; other writes are served
+// normally. With no events it is Hang.
+func (s *Server) HangEvents(events ...string) {
+	s.SetHook(func(ctx context.Context, req *loggingpb.WriteLogEntriesRequest) (bool, error) {
+		if !holdsEvent(req, events) {
+			return true, nil
+		}
+		<-ctx.Done()
+		return false, status.FromContextError(ctx.Err()).Err()
+	})
+}
+
+// holdsEvent reports whether req holds an entry labelled with one of events; every
+// request does when events is empty.
+func holdsEvent(req *loggingpb.WriteLogEntriesRequest, events []string) bool {
+	if len(events) == 0 {
+		return true
+	}
+	for _, e := range req.GetEntries() {
+		if slices.Contains(events, e.GetLabels()["event"]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Recover restores normal service after FailWith, StoreThenFailWith, Hang, FailEventsWith
+// or HangEvents.
 func (s *Server) Recover() { s.SetHook(nil) }
 
 // WriteLogEntries implements the Cloud Logging RPC. Entries without a log name, resource

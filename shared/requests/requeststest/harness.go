@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
@@ -51,18 +53,45 @@ func New(t testing.TB) *Env {
 	return &Env{T: t, DB: d, Key: key, Admin: admin, Dir: t.TempDir()}
 }
 
+// A DepsOption changes how Deps builds a function's dependencies.
+type DepsOption func(*depsConfig)
+
+type depsConfig struct {
+	logs      *audittest.Server // nil: audit to AuditFile(entry)
+	auditOpts []audit.Option
+}
+
+// WithCloudLogging makes the function audit through the real Cloud Logging client to
+// srv, a fake Cloud Logging server that tests can make fail or hang, instead of to a
+// file. opts are added to the recorder's options, e.g. audit.WithTimeout to bound a hang.
+func WithCloudLogging(srv *audittest.Server, opts ...audit.Option) DepsOption {
+	return func(c *depsConfig) { c.logs, c.auditOpts = srv, opts }
+}
+
 // Deps builds the dependencies of one function (entry point and group), auditing to a
-// file of its own (AuditFile(entry)).
-func (e *Env) Deps(entry, group string) *app.Deps {
+// file of its own (AuditFile(entry)) unless an option says otherwise.
+func (e *Env) Deps(entry, group string, opts ...DepsOption) *app.Deps {
 	t := e.T
 	t.Helper()
+	var cfg depsConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx := context.Background()
 	pool, err := db.Open(ctx, db.Config{URL: e.DB.URL(group), ResetOnRelease: group == "query"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard))
+	var rec *audit.Recorder
+	if cfg.logs != nil {
+		ropts := append([]audit.Option{audit.WithFunction(entry),
+			audit.WithClientOptions(cfg.logs.ClientOptions()...), audit.WithLoggerOptions(cfg.logs.LoggerOptions()...)}, cfg.auditOpts...)
+		rec, err = audit.NewRecorder(ctx, "audittest", ropts...)
+	} else {
+		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard))
+	}
 	if err != nil {
+		pool.Close()
 		t.Fatal(err)
 	}
 	deps := &app.Deps{
@@ -168,4 +197,44 @@ func (e *Env) AuditEvents(entry string) []audit.Entry {
 		}
 	}
 	return out
+}
+
+// AuditAlerts decodes the audit.unavailable lines of a function's own log (what it wrote
+// to app.Deps.Log). Any line that is not a JSON object fails the test: Cloud Logging
+// would not parse it as a structured entry.
+func AuditAlerts(t testing.TB, log []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Errorf("in the function's log, want JSON lines, got = %q (%v)", line, err)
+			continue
+		}
+		if m["event"] == app.EventAuditUnavailable {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// CheckAuditAlert fails the test unless log holds exactly one audit.unavailable line, at
+// severity ALERT, from function, for request rid (any request id when rid is ""), with a
+// message naming the cause. when says what the test did, for the failure messages.
+func CheckAuditAlert(t testing.TB, when string, log []byte, function, rid string) {
+	t.Helper()
+	alerts := AuditAlerts(t, log)
+	if len(alerts) != 1 {
+		t.Errorf("when %s, want = one audit.unavailable line in the function's log, got = %d: %s", when, len(alerts), log)
+		return
+	}
+	a := alerts[0]
+	id, _ := a["request_id"].(string)
+	msg, _ := a["message"].(string)
+	if a["severity"] != "ALERT" || a["function"] != function || (rid != "" && id != rid) || len(id) != 16 || !strings.Contains(msg, audit.ErrUnavailable.Error()) {
+		t.Errorf("when %s, want = audit.unavailable at severity ALERT from %s for request %q with the cause in its message, got = %v", when, function, rid, a)
+	}
 }
