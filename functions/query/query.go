@@ -299,7 +299,7 @@ func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, dec *
 	}
 	queued, err := h.alerts.Raise(ctx, nil, raise...)
 	if errors.Is(err, audit.ErrUnavailable) {
-		return auditUnavailable()
+		return h.auditUnavailable(attempt.RequestID, err)
 	}
 	if err != nil {
 		logLine("ERROR", attempt.RequestID, err.Error())

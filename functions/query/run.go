@@ -348,7 +348,7 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 	queued, err := h.alertOnWrite(ctx, tx, outcome, sess, dec.Target, wr.RowsAffected)
 	switch {
 	case errors.Is(err, audit.ErrUnavailable):
-		return nil, auditUnavailable()
+		return nil, h.auditUnavailable(rid, err)
 	case err != nil:
 		return nil, dbError(err)
 	}

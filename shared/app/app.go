@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/db"
@@ -134,16 +135,13 @@ func (d *Deps) Close() {
 	}
 }
 
-// EventAuditUnavailable is the event of the line AuditUnavailable writes to the function's
-// log. terraform/monitoring.tf counts it (jsonPayload.event) and alerts on every one.
-const EventAuditUnavailable = "audit.unavailable"
-
 // AuditUnavailable is the answer of a function that refuses to act because the audit trail
 // could not confirm a record: 503 audit_unavailable, with message saying what did not
 // happen. cause is the error from the trail (wrapping audit.ErrUnavailable).
 //
-// It also writes one line at severity ALERT to the function's log (d.Log), because the
-// audit log, where every other alert comes from, is the thing that failed:
+// It also writes the alerts.EventAuditUnavailable alert, one line at severity ALERT, to the
+// function's log (d.Log), because the audit log, where every other alert goes, is the
+// thing that failed (terraform/monitoring.tf counts these lines):
 //
 //	{"severity":"ALERT","event":"audit.unavailable","function":"…","request_id":"…","message":"…"}
 //
@@ -156,7 +154,7 @@ func (d *Deps) AuditUnavailable(rid string, cause error, message string) *httpap
 		RequestID string `json:"request_id"`
 		Message   string `json:"message"`
 	}{
-		Severity: string(audit.SeverityAlert), Event: EventAuditUnavailable, Function: d.Config.Function, RequestID: rid,
+		Severity: string(audit.SeverityAlert), Event: alerts.EventAuditUnavailable, Function: d.Config.Function, RequestID: rid,
 		Message: fmt.Sprintf("%s refused request %s because the audit trail could not confirm a record: %v", d.Config.Function, rid, cause),
 	})
 	w := d.Log

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
@@ -214,7 +215,7 @@ func AuditAlerts(t testing.TB, log []byte) []map[string]any {
 			t.Errorf("in the function's log, want JSON lines, got = %q (%v)", line, err)
 			continue
 		}
-		if m["event"] == app.EventAuditUnavailable {
+		if m["event"] == alerts.EventAuditUnavailable {
 			out = append(out, m)
 		}
 	}
