@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"airlock.dev/airlock/shared/alerts"
 )
 
 func TestCloudSQL(t *testing.T) {
@@ -533,32 +535,32 @@ func TestSourceBucket(t *testing.T) {
 
 func TestSecurityEventsHaveMetricsAndAlerts(t *testing.T) {
 	m := loadModule(t)
-	want := map[string]string{
-		"security.denied_burst":         "WARNING",
-		"security.masked_column_access": "WARNING",
-		"security.forbidden_statement":  "ALERT",
-		"breakglass.activated":          "ALERT",
-		"breakglass.write":              "ALERT",
-		"security.bulk_write":           "ALERT",
-		"security.off_hours_approval":   "WARNING",
-		"audit.unavailable":             "ALERT",
-	}
 	events, ok := m.locals()["security_events"]
 	if !ok {
 		t.Fatal("local.security_events is not declared")
 	}
 	v, ok := literal(events.Expr)
-	if !ok {
+	if !ok || !v.Type().IsObjectType() {
 		t.Fatalf("local.security_events must be a literal map, got %s", m.text(events.Expr))
 	}
-	for name, sev := range want {
-		if !v.Type().IsObjectType() || !v.Type().HasAttribute(name) {
-			t.Errorf("local.security_events: want an entry for %s", name)
+	// shared/alerts is the one list of alerts the functions raise: Terraform must count
+	// exactly those, at the same severity, from the same log.
+	kinds := alerts.Kinds()
+	for _, k := range kinds {
+		if !v.Type().HasAttribute(k.Event) {
+			t.Errorf("local.security_events: want an entry for %s (shared/alerts), got none", k.Event)
 			continue
 		}
-		e := v.GetAttr(name)
-		if got := e.GetAttr("severity").AsString(); got != sev {
-			t.Errorf("local.security_events[%q].severity want = %s, got = %s", name, sev, got)
+		e := v.GetAttr(k.Event)
+		for _, f := range []struct{ name, want string }{{"severity", string(k.Severity)}, {"source", k.Source}, {"description", k.Description}} {
+			if got := e.GetAttr(f.name).AsString(); got != f.want {
+				t.Errorf("local.security_events[%q].%s want = %q (shared/alerts), got = %q", k.Event, f.name, f.want, got)
+			}
+		}
+	}
+	for name := range v.Type().AttributeTypes() {
+		if !slices.ContainsFunc(kinds, func(k alerts.Kind) bool { return k.Event == name }) {
+			t.Errorf("local.security_events[%q]: no function raises it (not in shared/alerts)", name)
 		}
 	}
 

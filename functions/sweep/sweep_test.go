@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
@@ -340,5 +342,39 @@ func TestSchedulerEmail(t *testing.T) {
 	}
 	if !strings.HasSuffix(DemoScheduler, ".iam.gserviceaccount.com") {
 		t.Error(fmt.Sprint("odd demo scheduler ", DemoScheduler))
+	}
+}
+
+// TestSweepDeliversTheOutbox: a notification another function queued but could not send
+// (Slack down, instance out of time) goes out with the next sweep, and only once.
+func TestSweepDeliversTheOutbox(t *testing.T) {
+	h := newHarness(t)
+	file := filepath.Join(t.TempDir(), "notifications.jsonl")
+	h.h.WithNotifier(notify.FromEnv(h.h.deps.Pool, h.h.deps.Role(), func(k string) string {
+		return map[string]string{"NOTIFY_FILE": file}[k]
+	}, nil))
+	ctx := context.Background()
+	if _, err := h.admin.Exec(ctx, `INSERT INTO airlock.notifications (channel, payload) VALUES
+		('security', '{"channel":"security","event":"security.bulk_write","text":"dev1 changed 15 rows of accounts"}'),
+		('approvers', '{"channel":"approvers","event":"request.created","text":"dev2 asks for unmasked_users"}')`); err != nil {
+		t.Fatal(err)
+	}
+	for run := 1; run <= 2; run++ {
+		if code, body := h.call(t, scheduler); code != http.StatusOK {
+			t.Fatalf("sweep %d: want = 200, got = %d %v", run, code, body)
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("when the outbox held two notifications, want them delivered, got: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "security.bulk_write") || !strings.Contains(lines[1], "request.created") {
+		t.Errorf("after two sweeps, want each queued notification delivered once, in order, got = %q", lines)
+	}
+	var unsent int
+	h.admin.QueryRow(ctx, `SELECT count(*) FROM airlock.notifications WHERE sent_at IS NULL`).Scan(&unsent)
+	if unsent != 0 {
+		t.Errorf("after the sweep, want the outbox empty, got %d unsent", unsent)
 	}
 }

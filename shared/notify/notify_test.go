@@ -132,3 +132,30 @@ func TestFileTarget(t *testing.T) {
 		t.Fatalf("%s", b)
 	}
 }
+
+func TestSlackMessageOfAnAlert(t *testing.T) {
+	tcs := []struct {
+		severity, wantPrefix string
+	}{
+		{"ALERT", ":rotating_light: "}, {"WARNING", ":warning: "}, {"", "dev1"},
+	}
+	for _, tc := range tcs {
+		m := notify.SlackMessage(notify.Message{Channel: notify.ChannelSecurity, Severity: tc.severity, Event: "security.bulk_write",
+			Text: "dev1 changed 15 rows", Actor: "dev1@example.com", Rows: 15, AuditRequestID: "0123456789abcdef",
+			SQL: "UPDATE accounts SET currency = '```<@channel>' WHERE id < 16"})
+		text := m["text"].(string)
+		if !strings.HasPrefix(text, tc.wantPrefix) {
+			t.Errorf("when severity = %q, want text to start with %q, got = %q", tc.severity, tc.wantPrefix, text)
+		}
+		b, _ := json.Marshal(m["blocks"])
+		blocks := string(b)
+		for _, want := range []string{"*Who*\\ndev1@example.com", "*Rows*\\n15", "*Audit request id*\\n0123456789abcdef", "` ` `\\u0026lt;@channel\\u0026gt;"} {
+			if !strings.Contains(blocks, want) {
+				t.Errorf("when severity = %q, want the blocks to contain %q, got = %s", tc.severity, want, blocks)
+			}
+		}
+		if strings.Count(blocks, "```") != 2 {
+			t.Errorf("want the statement in exactly one code block that it cannot close early, got = %s", blocks)
+		}
+	}
+}
