@@ -5,6 +5,7 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,7 +76,8 @@ func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
 	return h
 }
 
-// Request is the body of a query.
+// Request is the body of a query, or of a revert (mode "revert", with Revert naming
+// the request id of the committed write to undo, and no SQL).
 type Request struct {
 	SQL     string `json:"sql"`
 	Mode    string `json:"mode"`
@@ -83,6 +85,7 @@ type Request struct {
 	MaxRows int    `json:"max_rows"`
 	Format  string `json:"format"`
 	Reason  string `json:"reason"`
+	Revert  string `json:"revert"`
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -117,14 +120,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err != nil {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the database could not be reached to check your grants; nothing ran")
 	}
-	mode := sqlguard.Read
-	if req.Mode == "write" {
-		mode = sqlguard.Write
+	var dec *sqlguard.Decision
+	var plan *revertPlan
+	switch req.Mode {
+	case "revert":
+		if plan, dec, err = h.planRevert(ctx, sess, req); err != nil {
+			return err
+		}
+	default:
+		mode := sqlguard.Read
+		if req.Mode == "write" {
+			mode = sqlguard.Write
+		}
+		if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
+			return err
+		}
+		dec = h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
 	}
-	if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
-		return err
-	}
-	dec := h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
 
 	attempt := h.entry(audit.EventQueryAttempt, rid, sess, req, dec)
 	if !dec.Allowed {
@@ -148,9 +160,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 
 	started := time.Now()
 	var res *result
-	if mode == sqlguard.Write {
+	switch req.Mode {
+	case "write":
 		res, err = h.write(ctx, rid, sess, req, dec)
-	} else {
+	case "revert":
+		res, err = h.revert(ctx, rid, sess, req, dec, plan)
+	default:
 		res, err = h.read(ctx, rid, sess, req, dec)
 	}
 	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
@@ -170,7 +185,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	outcome.Decision = audit.DecisionAllowed
 	outcome.Rows, outcome.Bytes = res.rowCount(), res.bytes
 	if res.write != nil {
-		outcome.Details = map[string]any{"committed": res.write.Committed, "dry_run": res.write.DryRun}
+		outcome.Details["committed"], outcome.Details["dry_run"] = res.write.Committed, res.write.DryRun
 	}
 	// A committed write recorded its outcome before COMMIT (see write); everything else
 	// records it here, before answering.
@@ -190,13 +205,22 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, erro
 		return nil, err
 	}
 	lim := h.deps.Policy.Limits
-	switch {
-	case strings.TrimSpace(req.SQL) == "":
-		return nil, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
-	case req.Mode == "":
+	switch req.Mode {
+	case "":
 		req.Mode = "read"
-	case req.Mode != "read" && req.Mode != "write":
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\" or \"write\", not %q", req.Mode)
+	case "read", "write", "revert":
+	default:
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\", \"write\" or \"revert\", not %q", req.Mode)
+	}
+	switch {
+	case req.Mode == "revert" && req.SQL != "":
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "a revert takes no \"sql\": Airlock writes the compensating statements from what the write changed")
+	case req.Mode == "revert" && !isRequestID(req.Revert):
+		return nil, httpapi.Errorf(http.StatusBadRequest, "revert_required", "mode \"revert\" needs \"revert\": the request_id (16 hex digits) of the write to undo, not %q", req.Revert)
+	case req.Mode != "revert" && req.Revert != "":
+		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "\"revert\" is only for mode \"revert\"")
+	case req.Mode != "revert" && strings.TrimSpace(req.SQL) == "":
+		return nil, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
 	}
 	switch req.Format {
 	case "":
@@ -211,8 +235,8 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, erro
 	case req.MaxRows < 0 || req.MaxRows > lim.MaxRows:
 		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_max_rows", "max_rows must be between 1 and %d", lim.MaxRows)
 	}
-	if req.Mode == "write" && len(strings.TrimSpace(req.Reason)) < 10 {
-		return nil, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a write needs a reason of at least 10 characters saying why (a ticket or the client's request)")
+	if req.Mode != "read" && len(strings.TrimSpace(req.Reason)) < 10 {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a %s needs a reason of at least 10 characters saying why (a ticket or the client's request)", req.Mode)
 	}
 	if req.Mode == "read" && req.DryRun {
 		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_dry_run", "dry_run applies to writes only")
@@ -228,6 +252,12 @@ func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlgua
 		e.Status = http.StatusRequestEntityTooLarge
 	case "parse_error", "empty_statement":
 		e.Status, e.Code = http.StatusBadRequest, "invalid_sql"
+	case ruleWriteNotFound:
+		e.Status = http.StatusNotFound
+	case ruleAlreadyReverted:
+		e.Status = http.StatusConflict
+	case ruleRevertNeedsDel, ruleRevertCannot:
+		e.Status = http.StatusUnprocessableEntity
 	case "no_write_grant", "write_operation_not_granted":
 		if g, err := h.grants.LastEnded(ctx, sess.Email); err == nil && g != nil && len(g.Capabilities) > 0 && hasWrite(g) {
 			e.Code = "grant_expired"
@@ -235,6 +265,12 @@ func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlgua
 		}
 	}
 	return e
+}
+
+// isRequestID reports whether s has the shape of the request ids Airlock hands out
+// (httpapi.NewRequestID: 16 lower-case hex digits).
+func isRequestID(s string) bool {
+	return len(s) == 16 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 func hasWrite(g *grants.Grant) bool {
@@ -259,19 +295,23 @@ func (h *Handler) explainFailure(ctx context.Context, sess *grants.Session, err 
 }
 
 func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) audit.Entry {
+	details := map[string]any{"kind": dec.Kind, "dry_run": req.DryRun}
+	if req.Revert != "" {
+		details["reverts"] = req.Revert
+	}
 	return audit.Entry{
 		Event:         event,
 		Actor:         sess.Email,
 		Function:      EntryPoint,
 		RequestID:     rid,
 		GrantIDs:      sess.IDs(),
-		SQL:           req.SQL,
+		SQL:           cmp.Or(req.SQL, dec.Statement), // a revert's SQL is the masked plan
 		Fingerprint:   dec.Fingerprint,
 		Mode:          req.Mode,
 		Tables:        dec.Tables,
 		MaskedColumns: dec.MaskedColumns,
 		Reason:        req.Reason,
-		Details:       map[string]any{"kind": dec.Kind, "dry_run": req.DryRun},
+		Details:       details,
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/policy"
+	"airlock.dev/airlock/shared/revert"
 	"airlock.dev/airlock/shared/sqlguard"
 )
 
@@ -50,12 +51,16 @@ type Column struct {
 	Masked bool   `json:"masked"`
 }
 
-// WriteResult is the answer to a write.
+// WriteResult is the answer to a write or a revert.
 type WriteResult struct {
-	RowsAffected int64            `json:"rows_affected"`
-	Committed    bool             `json:"committed"`
-	DryRun       bool             `json:"dry_run"`
-	Preview      []map[string]any `json:"preview,omitempty"`
+	RowsAffected int64                        `json:"rows_affected"`
+	Committed    bool                         `json:"committed"`
+	DryRun       bool                         `json:"dry_run"`
+	Preview      []map[string]json.RawMessage `json:"preview,omitempty"`
+	// A revert also says which write it undoes and the statements that do it.
+	Reverts    string   `json:"reverts,omitempty"`
+	Statements []string `json:"statements,omitempty"`
+	Note       string   `json:"note,omitempty"`
 }
 
 // statementTimeout is the policy's timeout, capped by the time left on the grants the
@@ -309,9 +314,29 @@ func (s *schema) checker() *sqlguard.Guard {
 	return s.guard
 }
 
-// write runs one INSERT or UPDATE under a write grant. The outcome is audited before
-// COMMIT, so a write the trail cannot record is rolled back; a dry run always rolls back.
+// write runs the developer's INSERT or UPDATE under their write grant.
 func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
+	return h.inWriteTx(ctx, rid, sess, req, dec, func(tx pgx.Tx) (int64, error) {
+		tag, err := tx.Exec(ctx, dec.Statement)
+		if err != nil {
+			return 0, dbError(err)
+		}
+		return tag.RowsAffected(), nil
+	}, nil)
+}
+
+// maxLoggedImages bounds the before-images one audit entry carries (Cloud Logging takes
+// 256 KB per entry); the rest stay in airlock.write_images.
+const maxLoggedImages = 100
+
+// inWriteTx runs a write: exec changes the rows, as the developer, in a transaction of
+// their own role (their write grant is what lets it through); then, as the function,
+// verify (when not nil) may refuse what the rows' images show. A dry run stops there and
+// rolls back. Otherwise the outcome, with each changed row's key and values before the
+// write (masked where sensitive), is audited and the alerts it calls for are raised
+// before COMMIT, so a write the trail cannot record is rolled back.
+func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision,
+	exec func(pgx.Tx) (int64, error), verify func(pgx.Tx, []revert.Image) error) (*result, error) {
 	conn, err := h.deps.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, dbError(err)
@@ -322,17 +347,34 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	tag, err := tx.Exec(ctx, dec.Statement)
+	n, err := exec(tx)
+	if err != nil {
+		return nil, err
+	}
+	wr := &WriteResult{RowsAffected: n, DryRun: req.DryRun}
+	t, ok := h.deps.Policy.Table(dec.Target)
+	if !ok || t.Write == nil {
+		return nil, fmt.Errorf("query: %s is not a writable table of the policy", dec.Target) // the guard let it through: a bug
+	}
+	if n > int64(t.Write.MaxRows) {
+		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", n, dec.Target, t.Write.MaxRows)
+	}
+	// The rest reads Airlock's own tables, which only the function's role may.
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
+		return nil, dbError(err)
+	}
+	imgs, err := revert.Load(ctx, tx, rid)
 	if err != nil {
 		return nil, dbError(err)
 	}
-	wr := &WriteResult{RowsAffected: tag.RowsAffected(), DryRun: req.DryRun}
-	if t, ok := h.deps.Policy.Table(dec.Target); ok && t.Write != nil && wr.RowsAffected > int64(t.Write.MaxRows) {
-		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", wr.RowsAffected, dec.Target, t.Write.MaxRows)
+	if verify != nil {
+		if err := verify(tx, imgs); err != nil {
+			return nil, err
+		}
 	}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles()).Unmasked[dec.Target]
-	if wr.Preview, err = h.preview(ctx, tx, rid, dec.Target, unmasked); err != nil {
-		return nil, err
+	for _, im := range imgs[:min(len(imgs), 5)] {
+		wr.Preview = append(wr.Preview, revert.Shown(im.New, t, unmasked))
 	}
 	res := &result{write: wr}
 	if req.DryRun {
@@ -341,7 +383,11 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 	wr.Committed = true
 	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
 	outcome.Decision, outcome.Rows = audit.DecisionAllowed, wr.RowsAffected
-	outcome.Details = map[string]any{"committed": true, "dry_run": false, "target": dec.Target}
+	before, cut := revert.Summary(imgs, t, maxLoggedImages)
+	outcome.Details["committed"], outcome.Details["target"], outcome.Details["before_images"] = true, dec.Target, before
+	if cut {
+		outcome.Details["before_images_truncated"] = true
+	}
 	if err := h.deps.Audit.Record(ctx, outcome); err != nil {
 		return nil, h.auditUnavailable(rid, err)
 	}
@@ -359,32 +405,6 @@ func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, r
 		h.deliver(ctx)
 	}
 	return res, nil
-}
-
-// preview shows up to five changed rows as they are after the write, masked unless the
-// developer may see the table unmasked.
-func (h *Handler) preview(ctx context.Context, tx pgx.Tx, rid, table string, unmasked bool) ([]map[string]any, error) {
-	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
-		return nil, dbError(err)
-	}
-	rows, err := tx.Query(ctx, `SELECT new_row FROM airlock.write_images WHERE request_id = $1 ORDER BY id LIMIT 5`, rid)
-	if err != nil {
-		return nil, dbError(err)
-	}
-	imgs, err := pgx.CollectRows(rows, pgx.RowTo[map[string]any])
-	if err != nil {
-		return nil, dbError(err)
-	}
-	if t, ok := h.deps.Policy.Table(table); ok && !unmasked {
-		for _, img := range imgs {
-			for col := range t.Masked {
-				if _, present := img[col]; present {
-					img[col] = "[masked]"
-				}
-			}
-		}
-	}
-	return imgs, nil
 }
 
 // dbError turns a database error into an answer. Messages of the classes that can quote

@@ -520,6 +520,7 @@ func (m *migration) groupPrivileges() error {
 		GroupQuery: {
 			`SELECT ON airlock.grants, airlock.developers, airlock.write_images, airlock.access_requests`,
 			`SELECT, INSERT, DELETE ON airlock.denials`,
+			`SELECT, INSERT ON airlock.reverts`,
 			`EXECUTE ON FUNCTION airlock.sync_developer(text)`,
 		},
 		GroupRequests: {

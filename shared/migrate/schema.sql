@@ -83,6 +83,15 @@ CREATE TABLE IF NOT EXISTS airlock.write_images (
 );
 CREATE INDEX IF NOT EXISTS write_images_request ON airlock.write_images (request_id, id);
 
+-- Writes that were reverted, and by which request: a write is undone at most once (the
+-- revert is itself a write, with images, and can be reverted in turn).
+CREATE TABLE IF NOT EXISTS airlock.reverts (
+    request_id        text PRIMARY KEY,
+    revert_request_id text NOT NULL UNIQUE,
+    reverted_by       text NOT NULL,
+    reverted_at       timestamptz NOT NULL DEFAULT now()
+);
+
 -- The keyed-hash mask's key, stored as the HMAC inner and outer padded keys so that the
 -- masked views compute HMAC-SHA-256 with built-in sha256() alone. Only the view owner reads it.
 CREATE TABLE IF NOT EXISTS airlock.masking_key (

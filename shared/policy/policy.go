@@ -210,6 +210,12 @@ func (p *Policy) TableNames() []string {
 	return names
 }
 
+// IsMasked reports whether column is one of t's sensitive columns.
+func (t *Table) IsMasked(column string) bool {
+	_, ok := t.Masked[column]
+	return ok
+}
+
 // SensitiveColumns lists the masked columns of t, sorted.
 func (t *Table) SensitiveColumns() []string {
 	cols := make([]string, 0, len(t.Masked))
