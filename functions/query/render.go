@@ -13,6 +13,13 @@ import (
 
 // render answers with the result in the requested format.
 func render(w http.ResponseWriter, format string, res *result) error {
+	if res.write != nil && format == "table" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Airlock-Request-Id", res.requestID)
+		w.WriteHeader(http.StatusOK)
+		writeSummary(w, res)
+		return nil
+	}
 	if res.write != nil {
 		httpapi.WriteJSON(w, http.StatusOK, struct {
 			RequestID string `json:"request_id"`
@@ -123,5 +130,32 @@ func writeTable(w http.ResponseWriter, res *result) {
 		suffix = ", truncated"
 	}
 	fmt.Fprintf(&b, "(%d row%s%s)\n", len(res.rows), map[bool]string{true: "", false: "s"}[len(res.rows) == 1], suffix)
+	w.Write([]byte(b.String()))
+}
+
+// writeSummary prints a write's or a revert's answer as SQL comments followed by the
+// statements, so that it reads well in a terminal and a review.
+func writeSummary(w http.ResponseWriter, res *result) {
+	wr := res.write
+	var b strings.Builder
+	switch {
+	case wr.Committed:
+		fmt.Fprintf(&b, "-- request %s: %d row(s) changed, committed\n", res.requestID, wr.RowsAffected)
+	case wr.Note != "":
+		fmt.Fprintf(&b, "-- request %s: %s\n", res.requestID, wr.Note)
+	default:
+		fmt.Fprintf(&b, "-- request %s: dry run, %d row(s) would change; nothing was committed\n", res.requestID, wr.RowsAffected)
+	}
+	if wr.Reverts != "" {
+		fmt.Fprintf(&b, "-- reverts the write %s\n", wr.Reverts)
+	}
+	for _, row := range wr.Preview {
+		j, _ := json.Marshal(row)
+		fmt.Fprintf(&b, "-- row after: %s\n", j)
+	}
+	for _, s := range wr.Statements {
+		b.WriteString(s)
+		b.WriteString("\n")
+	}
 	w.Write([]byte(b.String()))
 }
