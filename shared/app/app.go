@@ -39,6 +39,12 @@ type Config struct {
 
 	AuditOptions []audit.Option // extra options, e.g. the fake Logging server in tests
 	Env          func(string) string
+
+	// Audit, when set, is the recorder to use instead of one built from the environment
+	// (AuditOptions are then ignored). The caller owns it: Deps.Close leaves it open. The
+	// devserver shares one among its functions, because one process is one instance
+	// and so one chain.
+	Audit *audit.Recorder
 }
 
 // FromEnv reads a function's configuration from the environment (see README, "Configuration").
@@ -108,6 +114,10 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 			return nil, err
 		}
 	}
+	if c.Audit != nil {
+		d.Audit = c.Audit
+		return d, nil
+	}
 	opts := []audit.Option{audit.WithFunction(c.Function)}
 	if env(c, "AUDIT_SINK") == "cloudlogging" {
 		// Chain heads go to the database too, so a cut at the log's tail shows. The
@@ -122,9 +132,10 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	return d, nil
 }
 
-// Close releases the pools and flushes the audit trail's last checkpoint.
+// Close releases the pools and flushes the audit trail's last checkpoint, unless the
+// recorder was given in Config.Audit: its owner closes it.
 func (d *Deps) Close() {
-	if d.Audit != nil {
+	if d.Audit != nil && d.Audit != d.Config.Audit {
 		d.Audit.Close(context.Background())
 	}
 	if d.Replica != nil {

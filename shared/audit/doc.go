@@ -68,8 +68,11 @@
 //
 // Every Recorder starts its own chain with a fresh random id, so instances never
 // coordinate. Record holds the recorder's lock while it seals and writes an entry, so a
-// chain's entries reach the sink in seq order, and advances the chain only once the sink
-// has confirmed the write. A failed write returns an error wrapping [ErrUnavailable] and
+// chain's entries reach the sink in seq order (and in time order: the time is taken under
+// the lock), and advances the chain only once the sink has confirmed the write. A
+// JSON-lines file is meant to have one writer at a time (scripts/dev.sh's devserver
+// shares one Recorder among its functions), so its lines are in time order across
+// chains too, and [Verify] reports a line earlier than the one before it. A failed write returns an error wrapping [ErrUnavailable] and
 // does not use up the seq: the next entry takes it, and lists the failed attempt's hash in
 // supersedes, because a write that timed out may still have landed. The verifier accepts
 // such an attempt as a side branch only when a later entry at the same seq supersedes it.

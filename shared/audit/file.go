@@ -16,8 +16,10 @@ import (
 // reopened after a failed write. ctx is not kept.
 //
 // Each line is written with one write(2) on a file opened with O_APPEND, so lines from
-// several recorders, even in several processes, never interleave. A write is confirmed
-// when write(2) returns; the file is not fsynced.
+// several recorders, even in several processes, never interleave. Still, give a file one
+// Recorder at a time (share it among the functions of one process): [Verify] expects a
+// file's lines in time order, which concurrent recorders do not keep. A write is
+// confirmed when write(2) returns; the file is not fsynced.
 func NewFileRecorder(ctx context.Context, path string, opts ...Option) (*Recorder, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err

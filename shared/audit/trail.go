@@ -18,7 +18,8 @@ type Format string
 // The formats [ReadTrail] understands.
 const (
 	// FormatJSONL is the file sink's output: one entry per line, each chain's entries in
-	// seq order.
+	// seq order, and the lines in time order whatever their chain, because one writer
+	// appends to the file at a time (see [Verify]).
 	FormatJSONL Format = "jsonl"
 	// FormatGcloud is what `gcloud logging read --format=json` prints: a JSON array of
 	// LogEntry objects whose jsonPayload is the entry, newest first by default. A JSON

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Kinds of [Finding]. Each means the trail is not what the recorders wrote.
@@ -23,8 +24,9 @@ const (
 	KindInserted = "inserted"
 	// KindDuplicated: the same entry (same chain, seq and hash) appears more than once.
 	KindDuplicated = "duplicated"
-	// KindReordered: a JSON-lines file has a chain's entries out of seq order, or entry
-	// times go backwards along a chain.
+	// KindReordered: a JSON-lines file has a chain's entries out of seq order, or a line
+	// whose time is earlier than the line before it (one writer appends a file in time
+	// order, whatever the chain), or entry times go backwards along a chain.
 	KindReordered = "reordered"
 	// KindTruncated: a head (from the heads store) is past the chain's last entry: the tail
 	// was cut off. Also a head whose chain is missing entirely.
@@ -114,7 +116,8 @@ func AllowMissingStart() VerifyOption {
 // head known, such as all lines of a heads file). It groups entries by chain and checks:
 // each entry's hash against its content; seqs 1, 2, 3… with no gap and each prev_hash
 // equal to the previous hash (seq 1: [GenesisHash]); one entry per seq; entry times
-// never going back; in a JSON-lines trail, file order equal to seq order; each
+// never going back; in a JSON-lines trail, file order equal to seq order within each
+// chain and to time order across chains (see [FormatJSONL]); each
 // checkpoint's and each head's hash equal to the trail's at that seq; and no head past
 // the chain's last entry.
 //
@@ -158,9 +161,13 @@ func Verify(t *Trail, heads []Head, opts ...VerifyOption) Report {
 	}
 	sort.Strings(names)
 	rep.Chains = len(names)
+	moved := map[*StoredEntry]bool{} // entries already reported out of seq order
 	for _, c := range names {
-		v := chainVerifier{rep: &rep, cfg: cfg, chain: c, list: chains[c], heads: headsBy[c], malformed: malformedSeqs[c]}
+		v := chainVerifier{rep: &rep, cfg: cfg, chain: c, list: chains[c], heads: headsBy[c], malformed: malformedSeqs[c], moved: moved}
 		v.run(t.Format == FormatJSONL)
+	}
+	if t.Format == FormatJSONL {
+		checkLineTimes(&rep, t.Entries, moved)
 	}
 	if !cfg.allowMissingStart {
 		var missing []string
@@ -208,6 +215,7 @@ type chainVerifier struct {
 	list      []*StoredEntry // in input order
 	heads     []Head
 	malformed map[int64]bool
+	moved     map[*StoredEntry]bool // shared by all chains; set by checkFileOrder
 }
 
 func (v *chainVerifier) run(ordered bool) {
@@ -271,7 +279,7 @@ func (v *chainVerifier) run(ordered bool) {
 				short(c.Entry.PrevHash), short(p.Entry.Hash), p.Entry.Seq, p.Where()))
 		}
 		if c.Entry.Time.Before(p.Entry.Time) {
-			v.rep.add(KindReordered, c, fmt.Sprintf("time %s is before the time of seq %d at %s", c.Entry.Time.Format("2006-01-02T15:04:05.999999Z07:00"), p.Entry.Seq, p.Where()))
+			v.rep.add(KindReordered, c, fmt.Sprintf("time %s is before the time of seq %d at %s", formatTime(c.Entry.Time), p.Entry.Seq, p.Where()))
 		}
 	}
 	for _, c := range chosen {
@@ -313,8 +321,35 @@ func (v *chainVerifier) checkFileOrder() {
 			detail = fmt.Sprintf("out of seq order in the file: it comes after seq %d at %s", kept[j].Entry.Seq, kept[j].Where())
 		}
 		v.rep.add(KindReordered, se, detail)
+		v.moved[se] = true
 	}
 }
+
+// checkLineTimes reports lines of a JSON-lines trail whose time is earlier than the time
+// of the line before them when that line belongs to another chain. A trail file has one
+// writer at a time (scripts/dev.sh's devserver shares one Recorder among its functions,
+// and successive runs append one after another), and a Recorder takes an entry's time
+// and writes it under one lock, so the file is in time order. Seq order already proves
+// the order of one chain's lines; this proves how chains' lines interleave, which seq
+// cannot: without it, two adjacent lines of different chains could be swapped unseen.
+// Malformed lines are skipped, and entries already reported as out of seq order are
+// not reported twice.
+func checkLineTimes(rep *Report, entries []StoredEntry, moved map[*StoredEntry]bool) {
+	var prev *StoredEntry
+	for i := range entries {
+		se := &entries[i]
+		if se.Err != nil {
+			continue
+		}
+		if prev != nil && prev.Entry.Chain != se.Entry.Chain && se.Entry.Time.Before(prev.Entry.Time) && !moved[se] {
+			rep.add(KindReordered, se, fmt.Sprintf("time %s is before the time %s of the line before it (chain=%s seq=%d %s): lines are appended in time order",
+				formatTime(se.Entry.Time), formatTime(prev.Entry.Time), prev.Entry.Chain, prev.Entry.Seq, prev.Where()))
+		}
+		prev = se
+	}
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.999999Z07:00") }
 
 // longestIncreasing marks a longest subsequence of es with strictly increasing seq.
 func longestIncreasing(es []*StoredEntry) []bool {

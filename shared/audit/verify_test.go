@@ -15,7 +15,8 @@ import (
 )
 
 // A fixture is a trail of two chains, A (10 entries and a closing checkpoint) and B
-// (4 entries and a closing checkpoint), interleaved in one JSON-lines file.
+// (4 entries and a closing checkpoint), interleaved in one JSON-lines file. The two
+// recorders take turns, so the file is in time order, as one writer's file is.
 type fixture struct {
 	lines  []string // the file's lines
 	heads  []audit.Head
@@ -206,6 +207,24 @@ func TestVerifyJSONLines(t *testing.T) {
 			i, j := find(t, ls, a, 5), find(t, ls, a, 6)
 			ls[i], ls[j] = ls[j], ls[i]
 			return ls, []want{{audit.KindReordered, "A", 6, i + 1}}
+		}},
+		{desc: "two adjacent entries of different chains swapped", tamper: func(t *testing.T, ls []string) ([]string, []want) {
+			// Each chain stays in seq order; only the lines' times show the swap.
+			i, j := find(t, ls, a, 4), find(t, ls, b, 2)
+			if j != i+1 {
+				t.Fatalf("fixture: want B's seq 2 right after A's seq 4, got lines %d and %d", i+1, j+1)
+			}
+			ls[i], ls[j] = ls[j], ls[i]
+			return ls, []want{{audit.KindReordered, "A", 4, j + 1}}
+		}},
+		{desc: "one entry moved back past another chain's", tamper: func(t *testing.T, ls []string) ([]string, []want) {
+			// B's seq 2 moved up before A's seq 3: A's seq 3 now follows a later entry.
+			i := find(t, ls, b, 2)
+			moved := ls[i]
+			ls = slices.Delete(ls, i, i+1)
+			k := find(t, ls, a, 3)
+			ls = slices.Insert(ls, k, moved)
+			return ls, []want{{audit.KindReordered, "A", 3, k + 2}}
 		}},
 		{desc: "one entry moved far back", tamper: func(t *testing.T, ls []string) ([]string, []want) {
 			i := find(t, ls, a, 2)

@@ -58,6 +58,21 @@ func TestRun(t *testing.T) {
 	garbage := filepath.Join(dir, "garbage.json")
 	writeLines(t, garbage, []string{"[{"})
 
+	// Copies elsewhere, without a heads file beside them, as a user makes with cp.
+	copies := t.TempDir()
+	localHeads := path + audit.HeadsFileSuffix
+	copied := filepath.Join(copies, "copy.jsonl")
+	writeLines(t, copied, lines)
+	copyCut := filepath.Join(copies, "copy-cut.jsonl")
+	writeLines(t, copyCut, lines[:4])
+	// Another system's trail, cut too, with no chain in common with the local heads.
+	otherDir := t.TempDir()
+	other, otherLines := writeTrail(t, otherDir, 3)
+	otherCut := filepath.Join(copies, "other-cut.jsonl")
+	writeLines(t, otherCut, otherLines[:2])
+	badHeads := filepath.Join(copies, "bad.heads.jsonl")
+	writeLines(t, badHeads, []string{`{"chain":"x"}`})
+
 	tcs := []struct {
 		desc       string
 		args       []string
@@ -73,6 +88,22 @@ func TestRun(t *testing.T) {
 			wantOut: []string{"FAIL truncated:", "seq=4 line=4", "seq 5..7 missing", "TAMPERED: 1 finding"}},
 		{desc: "tail cut, no heads", args: []string{"-no-default-heads", cut}, wantCode: 0,
 			wantOut: []string{"NOTE no heads given", "OK: 1 chain, 4 entries verified"}},
+		{desc: "copy, local heads", args: []string{"--local-heads", localHeads, copied}, wantCode: 0,
+			wantOut: []string{"OK: 1 chain, 7 entries verified"}, wantErrOut: "using heads from " + localHeads + ", the local system's: " + copied + " has no heads file beside it"},
+		{desc: "copy with its tail cut, local heads", args: []string{"--local-heads", localHeads, copyCut}, wantCode: 1,
+			wantOut: []string{"FAIL truncated:", "seq=4 line=4", "seq 5..7 missing", "TAMPERED: 1 finding"}, wantErrOut: "the local system's"},
+		{desc: "copy with its tail cut, local heads refused", args: []string{"--local-heads", localHeads, "--no-default-heads", copyCut}, wantCode: 0,
+			wantOut: []string{"NOTE no heads given", "OK: 1 chain, 4 entries verified"}},
+		{desc: "copy with its tail cut, heads given", args: []string{"--local-heads", badHeads, "--heads", localHeads, copyCut}, wantCode: 1,
+			wantOut: []string{"FAIL truncated:", "TAMPERED: 1 finding"}},
+		{desc: "another system's trail, cut, local heads", args: []string{"--local-heads", localHeads, otherCut}, wantCode: 0,
+			wantOut: []string{"NOTE no heads given", "OK: 1 chain, 2 entries verified"}, wantErrOut: "not using the local heads in " + localHeads + ": " + otherCut + " has none of their chains"},
+		{desc: "own heads file before local heads", args: []string{"--local-heads", localHeads, other}, wantCode: 0,
+			wantOut: []string{"OK: 1 chain, 4 entries verified"}, wantErrOut: "using heads from " + other + ".heads.jsonl\n"},
+		{desc: "local heads missing", args: []string{"--local-heads", filepath.Join(copies, "nope"), copyCut}, wantCode: 0,
+			wantOut: []string{"NOTE no heads given"}},
+		{desc: "local heads unreadable", args: []string{"--local-heads", badHeads, copyCut}, wantCode: 2,
+			wantErrOut: "local heads: audit: heads line 1: needs chain"},
 		{desc: "no argument", args: nil, wantCode: 2, wantErrOut: "want exactly one TRAIL"},
 		{desc: "two arguments", args: []string{path, path}, wantCode: 2, wantErrOut: "want exactly one TRAIL"},
 		{desc: "unknown flag", args: []string{"--bogus", path}, wantCode: 2, wantErrOut: "flag provided but not defined"},

@@ -23,6 +23,7 @@ import (
 	"airlock.dev/airlock/functions/query"
 	"airlock.dev/airlock/functions/sweep"
 	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/migrate"
 )
 
@@ -66,6 +67,15 @@ func run(addr, state, policyPath string) error {
 	if err := json.Unmarshal(b, &setup); err != nil {
 		return err
 	}
+	// One process is one instance, so its functions share one Recorder and write one
+	// chain: the file's lines are then in time order, which is how the verifier tells
+	// two swapped lines apart (seq orders a chain, time orders the file). Each entry
+	// names its function; the recorder's own checkpoints name none.
+	rec, err := audit.FromEnv(ctx)
+	if err != nil {
+		return err
+	}
+	defer rec.Close(context.Background())
 	mux := http.NewServeMux()
 	var all []*app.Deps
 	for _, f := range functions {
@@ -75,6 +85,7 @@ func run(addr, state, policyPath string) error {
 			Policy:      doc,
 			AuthMode:    "local",
 			AuthKeyFile: filepath.Join(state, "auth-key.pub.pem"),
+			Audit:       rec,
 		}
 		cfg.DB.URL = setup.Logins[f.group]
 		cfg.Replica.URL = os.Getenv("DATABASE_REPLICA_URL")
