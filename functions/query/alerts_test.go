@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"airlock.dev/airlock/functions/query"
 	"airlock.dev/airlock/shared/alerts"
@@ -273,16 +271,7 @@ func TestWriteAlerts(t *testing.T) {
 func TestAlertsFailClosed(t *testing.T) {
 	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(time.Second)}})
 	h.grant(dev1, "write_accounts", time.Hour, true)
-	failOn := func(event string) {
-		h.fake.SetHook(func(_ context.Context, req *loggingpb.WriteLogEntriesRequest) (bool, error) {
-			for _, e := range req.GetEntries() {
-				if e.GetLabels()["event"] == event {
-					return false, status.Error(codes.Unavailable, "injected")
-				}
-			}
-			return true, nil
-		})
-	}
+	failOn := func(event string) { h.fake.FailEventsWith(codes.Unavailable, event) }
 	defer h.fake.Recover()
 
 	failOn(alerts.EventBulkWrite)

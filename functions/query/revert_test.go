@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"airlock.dev/airlock/functions/query"
 	"airlock.dev/airlock/shared/audit"
@@ -114,14 +112,7 @@ func TestRevertFailsClosed(t *testing.T) {
 	h.grant(dev1, "write_accounts", time.Hour, true)
 	rid := h.committedWrite(`UPDATE accounts SET currency = 'XAG' WHERE id IN (301, 302)`)
 	written := h.checksum("accounts")
-	h.fake.SetHook(func(_ context.Context, req *loggingpb.WriteLogEntriesRequest) (bool, error) {
-		for _, e := range req.GetEntries() {
-			if e.GetLabels()["event"] == audit.EventQueryResult {
-				return false, status.Error(codes.Unavailable, "injected")
-			}
-		}
-		return true, nil
-	})
+	h.fake.FailEventsWith(codes.Unavailable, audit.EventQueryResult)
 	r := h.revertOf(rid, false)
 	h.fake.Recover()
 	if r.status != http.StatusServiceUnavailable || r.err().Code != "audit_unavailable" {

@@ -18,6 +18,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
+	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
 	"airlock.dev/airlock/shared/revert"
 	"airlock.dev/airlock/shared/sqlguard"
@@ -274,28 +275,15 @@ func (s *schema) load(ctx context.Context, q querier, pol *policy.Policy) error 
 	if s.guard != nil {
 		return nil
 	}
-	rows, err := q.Query(ctx, `
-		SELECT c.oid, a.attnum, c.relname, a.attname
-		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-		 WHERE n.nspname = 'masked'
-		 ORDER BY c.relname, a.attnum`)
+	cols, err := migrate.ViewColumns(ctx, q)
 	if err != nil {
 		return dbError(err)
 	}
-	views := map[viewKey]viewColumn{}
-	columns := map[string][]string{}
-	var oid uint32
-	var attnum int16
-	var table, column string
-	_, err = pgx.ForEachRow(rows, []any{&oid, &attnum, &table, &column}, func() error {
-		views[viewKey{oid, uint16(attnum)}] = viewColumn{table, column}
-		columns[table] = append(columns[table], column)
-		return nil
-	})
-	if err != nil {
-		return dbError(err)
+	views := make(map[viewKey]viewColumn, len(cols))
+	for _, c := range cols {
+		views[viewKey{c.ViewOID, uint16(c.AttNum)}] = viewColumn{c.Table, c.Column}
 	}
+	columns := migrate.TableColumns(cols)
 	s.views, s.guard = views, sqlguard.New(pol.Catalog(columns))
 	return nil
 }
