@@ -120,22 +120,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err != nil {
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the database could not be reached to check your grants; nothing ran")
 	}
-	var dec *sqlguard.Decision
-	var plan *revertPlan
-	switch req.Mode {
-	case "revert":
-		if plan, dec, err = h.planRevert(ctx, sess, req); err != nil {
-			return err
-		}
-	default:
-		mode := sqlguard.Read
-		if req.Mode == "write" {
-			mode = sqlguard.Write
-		}
-		if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
-			return err
-		}
-		dec = h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles()))
+	dec, plan, err := h.decide(ctx, sess, req)
+	if err != nil {
+		return err
 	}
 
 	attempt := h.entry(audit.EventQueryAttempt, rid, sess, req, dec)
@@ -159,15 +146,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	}
 
 	started := time.Now()
-	var res *result
-	switch req.Mode {
-	case "write":
-		res, err = h.write(ctx, rid, sess, req, dec)
-	case "revert":
-		res, err = h.revert(ctx, rid, sess, req, dec, plan)
-	default:
-		res, err = h.read(ctx, rid, sess, req, dec)
-	}
+	res, err := h.execute(ctx, rid, sess, req, dec, plan)
 	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
 	outcome.DurationMS = time.Since(started).Milliseconds()
 	if err != nil {
@@ -197,6 +176,33 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	res.requestID = rid
 	res.duration = time.Since(started)
 	return render(w, req.Format, res)
+}
+
+// decide is the guard's verdict on a statement, or the verdict on a revert with the plan
+// it would run. The error is for failures to reach the database, not refusals.
+func (h *Handler) decide(ctx context.Context, sess *grants.Session, req *Request) (*sqlguard.Decision, *revertPlan, error) {
+	if req.Mode == "revert" {
+		return h.planRevert(ctx, sess, req)
+	}
+	mode := sqlguard.Read
+	if req.Mode == "write" {
+		mode = sqlguard.Write
+	}
+	if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
+		return nil, nil, err
+	}
+	return h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles())), nil, nil
+}
+
+// execute runs what was decided.
+func (h *Handler) execute(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision, plan *revertPlan) (*result, error) {
+	switch req.Mode {
+	case "write":
+		return h.write(ctx, rid, sess, req, dec)
+	case "revert":
+		return h.revert(ctx, rid, sess, req, dec, plan)
+	}
+	return h.read(ctx, rid, sess, req, dec)
 }
 
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, error) {

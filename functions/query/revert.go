@@ -42,11 +42,11 @@ type revertPlan struct {
 // planRevert decides whether the caller may undo the write req.Revert, and how. Like the
 // guard for a statement, it answers with a Decision, allowed or refused with a rule; the
 // error is for failures of the database.
-func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Request) (*revertPlan, *sqlguard.Decision, error) {
+func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Request) (*sqlguard.Decision, *revertPlan, error) {
 	dec := &sqlguard.Decision{Kind: "revert"}
-	deny := func(rule, format string, args ...any) (*revertPlan, *sqlguard.Decision, error) {
+	deny := func(rule, format string, args ...any) (*sqlguard.Decision, *revertPlan, error) {
 		dec.Rule, dec.Message = rule, fmt.Sprintf(format, args...)
-		return nil, dec, nil
+		return dec, nil, nil
 	}
 	var imgs []revert.Image
 	var revertedBy string
@@ -94,12 +94,10 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 	}
 	stmts, err := revert.Plan(imgs, t, types)
 	if pe, ok := errors.AsType[*revert.PlanError](err); ok {
-		rule := ruleRevertCannot
 		if errors.Is(pe, revert.ErrNeedsDelete) {
-			rule = ruleRevertNeedsDel
-			return deny(rule, "%s: %s", pe.Detail, strings.Join(pe.Shown, " "))
+			return deny(ruleRevertNeedsDel, "%s: %s", pe.Detail, strings.Join(pe.Shown, " "))
 		}
-		return deny(rule, "%s", pe.Detail)
+		return deny(ruleRevertCannot, "%s", pe.Detail)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -110,7 +108,7 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 		shown[i] = s.Shown // the log sees sensitive values masked, whoever asks
 	}
 	dec.Allowed, dec.Statement = true, strings.Join(shown, "\n")
-	return plan, dec, nil
+	return dec, plan, nil
 }
 
 // approvesWrites reports whether email approves some role that writes table.

@@ -305,6 +305,36 @@ func TestAuditUnavailable(t *testing.T) {
 	}
 }
 
+// TestAuditHangs: a trail that neither confirms nor fails is a trail that is down. The
+// sweep gives up within the recorder's timeout (2s here), marks nothing expired, and says so.
+func TestAuditHangs(t *testing.T) {
+	h := newHarness(t)
+	ids := h.grants(t, "dev1@example.com", "dev2@example.com")
+	var log bytes.Buffer
+	h.h.deps.Log = &log
+	h.logs.Hang()
+	defer h.logs.Recover()
+
+	start := time.Now()
+	code, body := h.call(t, scheduler)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("when the trail hangs, want an answer within the audit timeout and the grant's own work, got one after %v", took)
+	}
+	if code != http.StatusServiceUnavailable || errorCode(body) != "audit_unavailable" {
+		t.Fatalf("when the trail hangs, want = 503 audit_unavailable, got = %d %v", code, body)
+	}
+	if st := h.statuses(t); st["active"] != len(ids) {
+		t.Errorf("when the trail hangs, want every grant still marked active (none expired without its entry), got = %v", st)
+	}
+	rid, _ := body["request_id"].(string)
+	requeststest.CheckAuditAlert(t, "the sweep runs with the trail hanging", log.Bytes(), EntryPoint, rid)
+
+	h.logs.Recover()
+	if code, body := h.call(t, scheduler); code != http.StatusOK || body["expired_grants"] != float64(len(ids)) {
+		t.Errorf("after the trail recovers, want = 200 with %d expired, got = %d %v", len(ids), code, body)
+	}
+}
+
 // TestRunUnrecorded: a sweep whose own sweep.run entry cannot be recorded answers 503
 // audit_unavailable and logs one audit.unavailable alert, though its grants were expired.
 func TestRunUnrecorded(t *testing.T) {

@@ -2,12 +2,15 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
@@ -46,35 +49,53 @@ func key(e audit.Entry) string {
 	return strings.Join(parts, "|")
 }
 
-// Queue puts the security channel's message for the alert entry e into the outbox, in
-// tx, unless the same alert was queued within its kind's NotifyEvery. It reports whether
-// it queued one. tx must act as a role that may write airlock.notifications.
-func Queue(ctx context.Context, tx pgx.Tx, e audit.Entry) (bool, error) {
-	k, ok := Lookup(e.Event)
-	if !ok {
-		return false, fmt.Errorf("alerts: %q is not an alert", e.Event)
+// Queue puts the security channel's messages for the alert entries es into the outbox,
+// in tx, except those whose kind's NotifyEvery says the same alert was queued recently. It
+// returns how many it queued. tx must act as a role that may write airlock.notifications.
+func Queue(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (int, error) {
+	b := &pgx.Batch{}
+	var queued int
+	if err := queueInto(b, es, &queued); err != nil {
+		return 0, err
 	}
-	m := Message(e)
-	if k.NotifyEvery > 0 {
-		// Serialise instances deciding about the same key, so a repeat is sent once.
-		var recent bool
-		err := tx.QueryRow(ctx, `
-			SELECT pg_advisory_xact_lock(hashtext('airlock.alert:' || $1)) IS NULL
-			    OR EXISTS (SELECT 1 FROM airlock.notifications
-			                WHERE channel = 'security' AND payload->>'key' = $1
-			                  AND created_at > now() - make_interval(secs => $2))`,
-			m.Key, k.NotifyEvery.Seconds()).Scan(&recent)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("alerts: queueing security messages: %w", err)
+	}
+	return queued, nil
+}
+
+// queueInto adds to b what queues the messages of es, counting into queued those that
+// are queued. A repeatable kind takes a transaction-scoped lock on its key first, so that
+// instances deciding about the same key at once send it once.
+func queueInto(b *pgx.Batch, es []audit.Entry, queued *int) error {
+	count := func(tag pgconn.CommandTag) error {
+		*queued += int(tag.RowsAffected())
+		return nil
+	}
+	for _, e := range es {
+		k, ok := Lookup(e.Event)
+		if !ok {
+			return fmt.Errorf("alerts: %q is not an alert", e.Event)
+		}
+		m := Message(e)
+		payload, err := json.Marshal(m)
 		if err != nil {
-			return false, fmt.Errorf("alerts: checking for a recent %s message: %w", e.Event, err)
+			return fmt.Errorf("alerts: encoding the %s message: %w", e.Event, err)
 		}
-		if recent {
-			return false, nil
+		if k.NotifyEvery == 0 {
+			b.Queue(`INSERT INTO airlock.notifications (channel, payload) VALUES ($1, $2)`, m.Channel, string(payload)).Exec(count)
+			continue
 		}
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.alert:' || $1))`, m.Key)
+		b.Queue(`
+			INSERT INTO airlock.notifications (channel, payload)
+			SELECT $1, $2
+			 WHERE NOT EXISTS (SELECT 1 FROM airlock.notifications
+			                    WHERE channel = $1 AND payload->>'key' = $3
+			                      AND created_at > now() - make_interval(secs => $4))`,
+			m.Channel, string(payload), m.Key, k.NotifyEvery.Seconds()).Exec(count)
 	}
-	if err := notify.Enqueue(ctx, tx, m); err != nil {
-		return false, err
-	}
-	return true, nil
+	return nil
 }
 
 // A Raiser raises alerts for one function: it records each in the audit trail and queues
@@ -83,7 +104,16 @@ type Raiser struct {
 	Audit *audit.Recorder
 	Pool  *db.Pool
 	Role  string // the function's group role, which may write the outbox
+
+	// recent remembers when this instance last queued each repeatable alert's key, so a
+	// repeat within its NotifyEvery costs no trip to the database; the outbox still
+	// decides among instances. Guarded by mu.
+	mu     sync.Mutex
+	recent map[string]time.Time
 }
+
+// maxRecent bounds Raiser.recent; past it, keys older than an hour are forgotten.
+const maxRecent = 4096
 
 // Raise records the alert entries es (made by this package's constructors), in order,
 // then queues their messages: in tx when tx is not nil (the transaction of the action
@@ -106,28 +136,64 @@ func (r *Raiser) Raise(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (queue
 			return 0, err
 		}
 	}
-	queue := func(tx pgx.Tx) error {
-		for _, e := range es {
-			q, err := Queue(ctx, tx, e)
-			if err != nil {
-				return err
-			}
-			if q {
-				queued++
-			}
-		}
-		return nil
+	if tx != nil {
+		return Queue(ctx, tx, es...)
 	}
-	if len(es) == 0 {
+	now := time.Now()
+	if es = r.unsent(es, now); len(es) == 0 {
 		return 0, nil
 	}
-	if tx != nil {
-		return queued, queue(tx)
-	}
-	if err := db.InRole(ctx, r.Pool, r.Role, queue); err != nil {
+	// One round trip: this runs before a developer's query.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{r.Role}.Sanitize())
+	if err := queueInto(b, es, &queued); err != nil {
 		return 0, err
 	}
+	b.Queue("COMMIT")
+	if err := r.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("alerts: queueing security messages: %w", err)
+	}
+	r.remember(es, now)
 	return queued, nil
+}
+
+// unsent drops from es the repeatable alerts this instance queued within their
+// NotifyEvery.
+func (r *Raiser) unsent(es []audit.Entry, now time.Time) []audit.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []audit.Entry
+	for _, e := range es {
+		k, _ := Lookup(e.Event)
+		if t, ok := r.recent[key(e)]; ok && k.NotifyEvery > 0 && now.Sub(t) < k.NotifyEvery {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// remember notes the repeatable alerts of es as queued (by this instance or, the outbox
+// said, another) at now.
+func (r *Raiser) remember(es []audit.Entry, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recent == nil {
+		r.recent = map[string]time.Time{}
+	}
+	if len(r.recent) >= maxRecent {
+		for k, t := range r.recent {
+			if now.Sub(t) >= time.Hour {
+				delete(r.recent, k)
+			}
+		}
+	}
+	for _, e := range es {
+		if k, _ := Lookup(e.Event); k.NotifyEvery > 0 && len(r.recent) < maxRecent {
+			r.recent[key(e)] = now
+		}
+	}
 }
 
 // CountDenial records one refused query of actor (rule is why) and returns how many
@@ -135,14 +201,15 @@ func (r *Raiser) Raise(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (queue
 // not in the instance, because a burst may be spread over many instances.
 func (r *Raiser) CountDenial(ctx context.Context, actor, rule string, window time.Duration) (int, error) {
 	var n int
-	err := db.InRole(ctx, r.Pool, r.Role, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.denials:' || $1))`, actor)
-		b.Queue(`DELETE FROM airlock.denials WHERE actor = $1 AND at <= now() - make_interval(secs => $2)`, actor, window.Seconds())
-		b.Queue(`INSERT INTO airlock.denials (actor, rule) VALUES ($1, $2)`, actor, rule)
-		b.Queue(`SELECT count(*) FROM airlock.denials WHERE actor = $1`, actor).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
-		return tx.SendBatch(ctx, b).Close()
-	})
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL ROLE " + pgx.Identifier{r.Role}.Sanitize())
+	b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.denials:' || $1))`, actor)
+	b.Queue(`DELETE FROM airlock.denials WHERE actor = $1 AND at <= now() - make_interval(secs => $2)`, actor, window.Seconds())
+	b.Queue(`INSERT INTO airlock.denials (actor, rule) VALUES ($1, $2)`, actor, rule)
+	b.Queue(`SELECT count(*) FROM airlock.denials WHERE actor = $1`, actor).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	b.Queue("COMMIT")
+	err := r.Pool.SendBatch(ctx, b).Close()
 	if err != nil {
 		return 0, fmt.Errorf("alerts: counting %s's refusals: %w", actor, err)
 	}

@@ -46,6 +46,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v5"
 
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
@@ -327,36 +328,26 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 	row("| of which: one audit record, file sink (2 per query, 1 caller) | median %s ms, p99 %s ms | — | %.0f%% of the 1-caller median overhead (×2) | — | — |",
 		ms(auditT.median), ms(auditT.p99), 100*ratio(2*auditT.median, overhead1))
 
-	// What the masked-column alert adds: the same 100-row read of users, with and without
-	// a sensitive column (an extra audit record, and a transaction that checks whether the
-	// security channel heard of it within the hour).
-	readOf := func(sql string) func() error {
-		body, _ := json.Marshal(map[string]string{"sql": sql})
-		return func() error {
-			st, b, err := callFn(string(body))
-			if err == nil && st != http.StatusOK {
-				err = fmt.Errorf("function answered %d: %s", st, b)
-			}
-			return err
-		}
-	}
-	plainRead := readOf(`SELECT id, country, kyc_status FROM users ORDER BY id LIMIT 100`)
-	maskedRead := readOf(`SELECT id, country, email FROM users ORDER BY id LIMIT 100`)
-	for _, f := range []func() error{plainRead, maskedRead} { // warm-up
-		if _, err := load(1, requests/4, f); err != nil {
-			return "", err
-		}
-	}
-	plain, err := load(1, requests, plainRead)
+	// What a masked-column alert adds to a read that touches a sensitive column: its audit
+	// record always; the first time in an hour on an instance, also the outbox check.
+	masked := alerts.MaskedColumnAccess(audit.Entry{Actor: "dev1@example.com", Function: query.EntryPoint, RequestID: "bench",
+		SQL: "SELECT id, email FROM users LIMIT 100", MaskedColumns: []string{"users.email"}, Tables: []string{"users"}})
+	raiser := &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()}
+	repeatT, err := timeN(requests/2, func() error { _, err := raiser.Raise(ctx, nil, masked); return err })
 	if err != nil {
 		return "", err
 	}
-	masked, err := load(1, requests, maskedRead)
+	firstT, err := timeN(requests/2, func() error {
+		_, err := (&alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()}).Raise(ctx, nil, masked)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
-	row("| Query function, 100-row read of `users` with a masked column (raises `security.masked_column_access`), 1 caller (%d requests) | median %s ms, p99 %s ms | the same read without it: median %s ms, p99 %s ms | **+%s ms** median (%.2f×) | — | — |",
-		requests, ms(masked.median), ms(masked.p99), ms(plain.median), ms(plain.p99), ms(masked.median-plain.median), ratio(masked.median, plain.median))
+	row("| a read touching a masked column also raises `security.masked_column_access` (1 caller): a repeat within the hour | median %s ms, p99 %s ms | — | %.0f%% of the 1-caller median overhead | — | — |",
+		ms(repeatT.median), ms(repeatT.p99), 100*ratio(repeatT.median, overhead1))
+	row("| … the first on an instance within the hour (audit record and one outbox round trip) | median %s ms, p99 %s ms | — | %.0f%% of the 1-caller median overhead | — | — |",
+		ms(firstT.median), ms(firstT.p99), 100*ratio(firstT.median, overhead1))
 
 	// (c) A million-row result under the policy's caps.
 	sctx, stop := context.WithCancel(ctx)
