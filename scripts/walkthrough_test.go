@@ -107,6 +107,7 @@ func TestWalkthrough(t *testing.T) {
 			t.Errorf("run 2: when running\n%s\nwant output with %s, got = %s", c.cmd, c.want, out)
 		}
 	}
+	recovery(t, sh, sys)
 	sys.stop(t)
 	all := readTrail(t, trail)
 	if len(all) <= len(run1) {
@@ -281,6 +282,60 @@ func walkthroughBlocks(t *testing.T) ([]string, map[int]string) {
 		t.Fatalf("README.md walk-through: want one line REQ=ar_… (the request id placeholder), got = %d", reqLines)
 	}
 	return blocks, outputs
+}
+
+// recovery checks the README's Recovery section on the running system: dev1 gets
+// write_accounts approved, changes account 42, and the README's scripts/revert.sh commands
+// show and then apply the compensating statement, which puts the row back byte for byte.
+func recovery(t *testing.T, sh *shell, sys devSystem) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```sh\n(scripts/revert\\.sh [^`]*?REQUEST_ID[^`]*?)```").FindStringSubmatch(string(raw))
+	if m == nil {
+		t.Fatal("README.md: no sh block of scripts/revert.sh commands with REQUEST_ID (section Recovery)")
+	}
+	conn, err := pgx.Connect(t.Context(), sys.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	row42 := func() string {
+		var s string
+		if err := conn.QueryRow(t.Context(), `SELECT a::text FROM public.accounts a WHERE id = 42`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := row42()
+	base := fmt.Sprintf("http://127.0.0.1:%d", sys.port)
+	grant := sh.run(t, fmt.Sprintf(`export PORT=%d
+LEAD2=$(scripts/dev-token.sh lead2@example.com)
+WREQ=$(curl -s %s/RequestAccess/ -H "Authorization: Bearer $DEV1" -d '{"role": "write_accounts", "duration": "30m", "reason": "Client 42 double-credited, ticket INC-1234"}' | sed -n 's/.*"request_id":"\(ar_[0-9a-f]*\)".*/\1/p')
+for T in "$LEAD1" "$LEAD2"; do curl -s %s/ApprovalCallback/ -H "Authorization: Bearer $T" -d '{"request_id": "'"$WREQ"'", "decision": "approve"}'; done`, sys.port, base, base))
+	out := sh.run(t, fmt.Sprintf(`curl -s %s/ExecuteQuery/ -H "Authorization: Bearer $DEV1" -d '{"mode": "write", "reason": "INC-1234: client 42 double-credited", "sql": "UPDATE accounts SET balance = 100.5, updated_at = now() WHERE id = 42"}'`, base))
+	w := regexp.MustCompile(`"request_id":"([0-9a-f]{16})".*"committed":true`).FindStringSubmatch(out)
+	if w == nil {
+		t.Fatalf("recovery: want dev1's write committed under the approved grant, got = %s\n(the grant: %s)", out, grant)
+	}
+	if row42() == before {
+		t.Fatal("recovery: the write did not change account 42")
+	}
+	cmds := strings.Split(strings.TrimSpace(strings.ReplaceAll(m[1], "REQUEST_ID", w[1])), "\n")
+	if len(cmds) != 2 {
+		t.Fatalf("README.md: want the Recovery block to show, then apply, a revert, got = %q", cmds)
+	}
+	if out := sh.run(t, cmds[0]); !strings.Contains(out, "dry run, 1 row(s) would change") || !strings.Contains(out, `UPDATE "accounts" SET`) || row42() == before {
+		t.Errorf("recovery: when running\n%s\nwant the compensating statement shown and nothing changed, got = %s", cmds[0], out)
+	}
+	if out := sh.run(t, cmds[1]); !strings.Contains(out, "1 row(s) changed, committed") || !strings.Contains(out, "reverts the write "+w[1]) {
+		t.Errorf("recovery: when running\n%s\nwant the revert committed, got = %s", cmds[1], out)
+	}
+	if after := row42(); after != before {
+		t.Errorf("recovery: after scripts/revert.sh --apply, want account 42 byte for byte as before the write\nbefore: %s\nafter:  %s", before, after)
+	}
 }
 
 // sweeperCommand returns the README's command that runs the sweeper locally.
