@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/notify"
@@ -173,7 +174,7 @@ func (s *Store) Create(ctx context.Context, r *Request, before func(context.Cont
 		}
 		if r.BreakGlass {
 			sec := s.message(r, "breakglass.activated")
-			sec.Channel = notify.ChannelSecurity
+			sec.Channel, sec.Severity = notify.ChannelSecurity, string(audit.SeverityAlert)
 			sec.Text = fmt.Sprintf("BREAK-GLASS: %s asks for emergency access for %s (incident %s): %s", r.Requester, r.Duration, r.Ticket, r.Reason)
 			if err := notify.Enqueue(ctx, tx, sec); err != nil {
 				return err
@@ -497,7 +498,7 @@ func (s *Store) queueDecision(ctx context.Context, tx pgx.Tx, out *Outcome, a Ap
 		}
 		if r.BreakGlass {
 			sec := m
-			sec.Channel, sec.Recipient = notify.ChannelSecurity, ""
+			sec.Channel, sec.Recipient, sec.Severity = notify.ChannelSecurity, "", string(audit.SeverityAlert)
 			sec.Text = fmt.Sprintf("BREAK-GLASS granted: %s holds emergency access (grant %d, incident %s) until %s", r.Requester, g.ID, r.Ticket, m.ExpiresAt)
 			return notify.Enqueue(ctx, tx, sec)
 		}
