@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
@@ -102,13 +100,6 @@ func TestAuditFailsClosed(t *testing.T) {
 		reason   = "Investigating support ticket SUP-881 about a wrong e-mail address"
 		bgReason = "Withdrawals stuck in production, incident INC-4242 open"
 	)
-	modes := []struct {
-		desc string
-		fail func(s *audittest.Server, events ...string)
-	}{
-		{"sink returns errors", func(s *audittest.Server, events ...string) { s.FailEventsWith(codes.Unavailable, events...) }},
-		{"sink hangs", (*audittest.Server).HangEvents},
-	}
 	tcs := []struct {
 		desc   string
 		failOn []string // events whose writes fail; none: every write
@@ -152,8 +143,8 @@ func TestAuditFailsClosed(t *testing.T) {
 			notes: 2,
 		},
 	}
-	for _, mode := range modes {
-		t.Run(mode.desc, func(t *testing.T) {
+	for _, mode := range audittest.Failures() {
+		t.Run(mode.Desc, func(t *testing.T) {
 			f := newFailClosed(t)
 			for _, tc := range tcs {
 				t.Run(tc.desc, func(t *testing.T) {
@@ -161,13 +152,13 @@ func TestAuditFailsClosed(t *testing.T) {
 					stored := len(f.logs.Payloads())
 					f.log.Reset()
 
-					mode.fail(f.logs, tc.failOn...)
+					mode.Fail(f.logs, tc.failOn...)
 					start := time.Now()
 					r := tc.send(t, f)
 					took := time.Since(start)
 					f.logs.Recover()
 
-					when := mode.desc + " during a " + tc.desc
+					when := mode.Desc + " during a " + tc.desc
 					if r.Status != http.StatusServiceUnavailable {
 						t.Errorf("when %s, want status = 503, got = %d %s", when, r.Status, r.Body)
 					}

@@ -109,11 +109,7 @@ func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
 // deliver sends the notifications the committed transaction queued. It runs after the
 // commit and before the answer (a function instance gets no CPU after answering), within
 // a short deadline; whatever fails stays in the outbox for a later flush.
-func (h *Handler) deliver(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	h.notify.Flush(ctx, 20)
-}
+func (h *Handler) deliver(ctx context.Context) { h.notify.FlushWithin(ctx, 5*time.Second, 20) }
 
 // Request is the body of a decision.
 type Request struct {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/codes"
-
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
 	"airlock.dev/airlock/shared/audit"
@@ -108,13 +106,6 @@ func (f *decideFlow) state(t *testing.T, tg decideTarget) decideState {
 // approval row, no grant, no role membership, a revoked grant stays active), and logs one
 // audit.unavailable alert. Once the sink recovers, the same decision is made.
 func TestAuditFailsClosed(t *testing.T) {
-	modes := []struct {
-		desc string
-		fail func(s *audittest.Server, events ...string)
-	}{
-		{"sink returns errors", func(s *audittest.Server, events ...string) { s.FailEventsWith(codes.Unavailable, events...) }},
-		{"sink hangs", (*audittest.Server).HangEvents},
-	}
 	tcs := []struct {
 		desc   string
 		failOn []string // events whose writes fail; none: every write
@@ -205,8 +196,8 @@ func TestAuditFailsClosed(t *testing.T) {
 			want: decideState{Status: "pending", Approvals: 1},
 		},
 	}
-	for _, mode := range modes {
-		t.Run(mode.desc, func(t *testing.T) {
+	for _, mode := range audittest.Failures() {
+		t.Run(mode.Desc, func(t *testing.T) {
 			f := newDecideFlow(t)
 			for _, tc := range tcs {
 				t.Run(tc.desc, func(t *testing.T) {
@@ -215,13 +206,13 @@ func TestAuditFailsClosed(t *testing.T) {
 					stored := len(f.logs.Payloads())
 					f.log.Reset()
 
-					mode.fail(f.logs, tc.failOn...)
+					mode.Fail(f.logs, tc.failOn...)
 					start := time.Now()
 					r := tc.send(t, f, tg, 0)
 					took := time.Since(start)
 					f.logs.Recover()
 
-					when := mode.desc + " during " + tc.desc
+					when := mode.Desc + " during " + tc.desc
 					if r.Status != http.StatusServiceUnavailable {
 						t.Errorf("when %s, want status = 503, got = %d %s", when, r.Status, r.Body)
 					}

@@ -379,11 +379,7 @@ func (h *Handler) alertOnWrite(ctx context.Context, tx pgx.Tx, outcome audit.Ent
 // deliver sends queued security messages now, within a short deadline: a function
 // instance gets no CPU after answering. What fails stays in the outbox, and the sweeper
 // delivers it within a minute.
-func (h *Handler) deliver(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	h.notify.Flush(ctx, 10)
-}
+func (h *Handler) deliver(ctx context.Context) { h.notify.FlushWithin(ctx, 2*time.Second, 10) }
 
 func logLine(severity, rid, msg string) {
 	b, _ := json.Marshal(map[string]string{"severity": severity, "request_id": rid, "message": "query: " + msg})

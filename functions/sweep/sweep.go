@@ -156,9 +156,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 // notification another function queued but could not deliver (Slack down, or the
 // instance ran out of time). The sweeper runs every minute, so nothing waits longer.
 func (h *Handler) deliver(ctx context.Context, rid string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if _, err := h.notify.Flush(ctx, 100); err != nil {
+	if _, err := h.notify.FlushWithin(ctx, 15*time.Second, 100); err != nil {
 		logError(rid, err)
 	}
 }

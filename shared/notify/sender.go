@@ -105,6 +105,16 @@ func (s *Sender) Flush(ctx context.Context, limit int) (int, error) {
 	return sent, errors.Join(errs...)
 }
 
+// FlushWithin is Flush bounded by d and detached from ctx's cancellation: functions call
+// it after a commit and before answering, since an instance gets no CPU after it answers,
+// and a request ending must not cut a delivery short. What is not sent in time stays in
+// the outbox for the next flush (the sweeper's, within a minute, at the latest).
+func (s *Sender) FlushWithin(ctx context.Context, d time.Duration, limit int) (int, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	return s.Flush(ctx, limit)
+}
+
 func (s *Sender) deliverOne(ctx context.Context, id int64) (bool, error) {
 	delivered := false
 	var deliveryErr error

@@ -155,6 +155,22 @@ func holdsEvent(req *loggingpb.WriteLogEntriesRequest, events []string) bool {
 	return false
 }
 
+// A Failure is one way a sink fails the writes of some events (every write when none
+// are named).
+type Failure struct {
+	Desc string
+	Fail func(s *Server, events ...string)
+}
+
+// Failures lists the ways fail-closed code must see the sink fail, and refuse to act under
+// each: the Logging API answers with an error, or never answers.
+func Failures() []Failure {
+	return []Failure{
+		{"sink returns errors", func(s *Server, events ...string) { s.FailEventsWith(codes.Unavailable, events...) }},
+		{"sink hangs", (*Server).HangEvents},
+	}
+}
+
 // Recover restores normal service after FailWith, StoreThenFailWith, Hang, FailEventsWith
 // or HangEvents.
 func (s *Server) Recover() { s.SetHook(nil) }
