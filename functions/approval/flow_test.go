@@ -420,7 +420,13 @@ func TestRevoke(t *testing.T) {
 	}
 	var revoked bool
 	for _, e := range f.AuditEvents(approval.EntryPoint) {
-		revoked = revoked || (e.Event == audit.EventGrantRevoked && e.Actor == "lead2@example.com")
+		if e.Event == audit.EventGrantRevoked && e.Actor == "lead2@example.com" {
+			revoked = true
+			// Like every entry, it names the request that caused it, to join other logs.
+			if len(e.RequestID) != 16 {
+				t.Errorf("grant.revoked: want the revoking request's request_id, got = %q", e.RequestID)
+			}
+		}
 	}
 	if !revoked {
 		t.Fatalf("no grant.revoked by lead2 in the audit trail")

@@ -385,14 +385,14 @@ type Revocation struct {
 // not exist or has already ended. Revoke writes no audit entry: the caller records its
 // own (see RevokeAudited).
 func (s *Store) Revoke(ctx context.Context, grantID int64, by string) (*Revocation, error) {
-	return s.RevokeAudited(ctx, grantID, by, nil, "")
+	return s.RevokeAudited(ctx, grantID, by, nil, "", "")
 }
 
 // RevokeAudited is Revoke that also records session.terminated (when sessions were
-// ended) and grant.revoked with rec, as function, before COMMIT. A failed write rolls the
+// ended) and grant.revoked with rec, as function, for the request rid, before COMMIT. A failed write rolls the
 // revocation back and returns an error wrapping audit.ErrUnavailable; the sessions stay
 // terminated.
-func (s *Store) RevokeAudited(ctx context.Context, grantID int64, by string, rec Recorder, function string) (*Revocation, error) {
+func (s *Store) RevokeAudited(ctx context.Context, grantID int64, by string, rec Recorder, function, rid string) (*Revocation, error) {
 	var (
 		rv       *Revocation
 		auditErr error
@@ -418,7 +418,7 @@ func (s *Store) RevokeAudited(ctx context.Context, grantID int64, by string, rec
 			return err
 		}
 		rv = &Revocation{Grant: g, Terminated: n}
-		if err := recordEnd(ctx, rec, &g, n, audit.EventGrantRevoked, by, function, ""); err != nil {
+		if err := recordEnd(ctx, rec, &g, n, audit.EventGrantRevoked, by, function, rid); err != nil {
 			auditErr = err
 			return err
 		}

@@ -472,7 +472,7 @@ func TestRevoke(t *testing.T) {
 	if !e.holds(t, dev, "write_accounts") {
 		t.Fatal("capability not held before revocation")
 	}
-	rv, err := e.store.RevokeAudited(ctx, id, "lead1@example.com", e.recorder(t), "ApprovalCallback")
+	rv, err := e.store.RevokeAudited(ctx, id, "lead1@example.com", e.recorder(t), "ApprovalCallback", "0123456789abcdef")
 	if err != nil {
 		t.Fatal(err)
 	}
