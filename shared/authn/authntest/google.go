@@ -146,6 +146,12 @@ func (g *Google) Sign(t testing.TB, claims map[string]any) string {
 	return SignRS256(t, g.key, KeyID, claims)
 }
 
+// SignKeyID signs claims with Google's key but names key id kid: a token whose key id
+// Google never published.
+func (g *Google) SignKeyID(t testing.TB, kid string, claims map[string]any) string {
+	return SignRS256(t, g.key, kid, claims)
+}
+
 // IAPAssertion is the X-Goog-Iap-Jwt-Assertion IAP adds for email, signed with IAP's key,
 // for the backend audience aud.
 func (g *Google) IAPAssertion(t testing.TB, email, aud string) string {
