@@ -26,6 +26,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/authn/authntest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
@@ -54,6 +55,9 @@ type harnessOptions struct {
 	policy    []byte         // defaults to demo.Policy
 	cloud     bool           // audit to the fake Cloud Logging server instead of a file
 	auditOpts []audit.Option // extra recorder options
+	// google, when set, makes the function verify identities as deployed (AUTH_MODE
+	// cloudrun), with the real idtoken client reading keys from this fake.
+	google *authntest.Google
 }
 
 // newHarness builds the function the way production does (app.Build + query.New) with
@@ -108,6 +112,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		AuthKeyFile:  keyFile,
 		AuditOptions: opts,
 		Env:          func(k string) string { return env[k] },
+	}
+	if o.google != nil {
+		cfg.AuthMode, cfg.AuthKeyFile, cfg.IDTokenOptions = "cloudrun", "", o.google.ClientOptions()
 	}
 	h.deps, err = app.Build(ctx, cfg)
 	if err != nil {
