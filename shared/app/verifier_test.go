@@ -41,7 +41,7 @@ func TestVerifier(t *testing.T) {
 		{desc: "AUTH_MODE cloudrun with AUTH_AUDIENCE: another audience", cfg: app.Config{AuthMode: "cloudrun", Audience: "https://elsewhere"}, headers: []string{"Authorization", "Bearer " + authntest.Strip(mine)}},
 		{desc: "IAP_AUDIENCE: the assertion names the person", cfg: app.Config{IAPAudience: "/projects/1/global/backendServices/2"},
 			headers: []string{"X-Serverless-Authorization", "Bearer " + authntest.Strip(g.IDToken(t, "service-1@gcp-sa-iap.iam.gserviceaccount.com", fnURL)), authn.IAPHeader, g.IAPAssertion(t, "lead1@example.com", "/projects/1/global/backendServices/2")},
-			want: "lead1@example.com"},
+			want:    "lead1@example.com"},
 		{desc: "public: a signed token for its audience", cfg: app.Config{Audience: fnURL}, public: true, headers: []string{"Authorization", "Bearer " + mine}, want: "dev1@example.com"},
 		{desc: "public: Cloud Run's stripped form is not enough", cfg: app.Config{Audience: fnURL}, public: true, headers: []string{"Authorization", "Bearer " + authntest.Strip(mine)}},
 	}
