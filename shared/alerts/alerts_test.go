@@ -86,6 +86,7 @@ func TestConstructorsCarryTheirFields(t *testing.T) {
 		alerts.EventBreakglassWrite:     alerts.BreakglassWrite(base(), "accounts", 3, []int64{7}),
 		alerts.EventBulkWrite:           alerts.BulkWrite(base(), "accounts", 15, 10),
 		alerts.EventOffHoursApproval:    alerts.OffHoursApproval(base(), "dev1@example.com", "unmasked_users", time.Date(2026, 11, 28, 23, 5, 0, 0, time.UTC), wh),
+		alerts.EventSlackReplay:         alerts.SlackReplay(base(), "U0LEAD1"),
 	}
 	for _, k := range alerts.Kinds() {
 		if k.Source == alerts.SourceFunctionLogs {
