@@ -249,5 +249,7 @@ func TestLocalHeaders(t *testing.T) {
 		{desc: "local: two people", headers: []h{xsa(mine), auth(theirs)}, wantErr: authn.ErrAmbiguous},
 		{desc: "local: a stripped copy", headers: []h{xsa(mine), auth(authntest.Strip(mine))}, wantErr: authn.ErrSignature},
 		{desc: "local: stripped alone", headers: []h{auth(authntest.Strip(mine))}, wantErr: authn.ErrSignature},
+		{desc: "local: a token Google signed", headers: []h{auth(authntest.New(t).IDToken(t, lead1, ""))}, wantErr: authn.ErrSignature},
+		{desc: "local: signed by another local key", headers: []h{auth(func() string { tok, _ := authn.Mint(newKey(t), lead1, "", time.Hour); return tok }())}, wantErr: authn.ErrSignature},
 	})
 }

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"google.golang.org/api/idtoken"
+
+	"airlock.dev/airlock/shared/authn"
 )
 
 // Key ids of the fake's signing keys, as Google publishes them in each JWK.
@@ -37,7 +39,7 @@ const (
 
 // StrippedSignature is what Cloud Run puts in place of the signature of the token it
 // verified before it hands the request to the container.
-const StrippedSignature = "SIGNATURE_REMOVED_BY_GOOGLE"
+const StrippedSignature = authn.StrippedSignature
 
 // The paths of the two endpoints idtoken fetches keys from.
 const (
