@@ -168,8 +168,8 @@ type Person struct {
 type Report struct {
 	From, To     time.Time // the review period
 	Generated    time.Time
-	Verification string   // the verifier's summary line
-	TrustedKeys  string   // the keys the trail was verified with
+	Verification string // the verifier's summary line
+	TrustedKeys  string // the keys the trail was verified with
 	Requests     []*Request
 	People       []*Person
 	Events       []*Event
