@@ -24,13 +24,14 @@ fi
 
 echo "airlock: go test (the first build compiles pg_query's C code, about a minute)"
 set +e
-go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
+# The walk-through test leaves the evidence report of its trail here, for the browser test.
+AIRLOCK_REPORT_OUT=$TMP/report go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
 status=${PIPESTATUS[0]}
 passed=$(grep -c '^ok ' "$TMP/go-test.log")
 failed=$(grep -c '^FAIL' "$TMP/go-test.log")
 
 echo "airlock: the web form in a real browser (scripts/browser-test.sh)"
-AIRLOCK_STATE=$TMP/browser bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"
+AIRLOCK_STATE=$TMP/browser AIRLOCK_REPORT_DIR=$TMP/report bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"
 browser=${PIPESTATUS[0]}
 mkdir -p .dev/screenshots && cp "$TMP"/browser/screenshots/*.png .dev/screenshots/ 2>/dev/null &&
 	echo "airlock: browser screenshots in .dev/screenshots"

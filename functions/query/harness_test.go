@@ -92,11 +92,13 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	opts := append([]audit.Option{audit.WithMirror(io.Discard)}, o.auditOpts...)
 	if o.cloud {
 		h.fake = audittest.NewServer(t)
-		env["AUDIT_SINK"], env["AUDIT_PROJECT"] = "cloudlogging", "audittest"
+		// The chain's certificate is signed through the real Cloud KMS client, by the fake.
+		env["AUDIT_SINK"], env["AUDIT_PROJECT"], env["AUDIT_KMS_KEY"] = "cloudlogging", "audittest", audittest.KMSKeyVersion
 		opts = append(opts, audit.WithClientOptions(h.fake.ClientOptions()...), audit.WithLoggerOptions(h.fake.LoggerOptions()...))
 	} else {
 		h.auditFile = filepath.Join(dir, "audit.jsonl")
-		env["AUDIT_SINK"], env["AUDIT_FILE"] = "file", h.auditFile
+		env["AUDIT_SINK"], env["AUDIT_FILE"], env["AUDIT_KMS_KEY"] = "file", h.auditFile, ""
+		opts = append(opts, audit.WithSigner(audittest.NewLocalSigner(t)))
 	}
 	// audit.FromEnv reads the process environment; Config.Env serves app.Build.
 	for k, v := range env {

@@ -305,6 +305,9 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 	if req.Revert != "" {
 		details["reverts"] = req.Revert
 	}
+	if cols := h.unmaskedColumns(sess, req.Mode, dec.Columns); len(cols) > 0 {
+		details["unmasked_columns"] = cols // what a grant let this statement see in clear
+	}
 	return audit.Entry{
 		Event:         event,
 		Actor:         sess.Email,
@@ -319,6 +322,30 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 		Reason:        req.Reason,
 		Details:       details,
 	}
+}
+
+// unmaskedColumns lists the sensitive "table.column" pairs among cols that the session
+// sees in clear because of a grant: what an unmasked grant was used for, for the audit
+// trail and the evidence reports built from it.
+func (h *Handler) unmaskedColumns(sess *grants.Session, mode string, cols []string) []string {
+	m := sqlguard.Read
+	if mode != "read" {
+		m = sqlguard.Write
+	}
+	unmasked := h.deps.Policy.Permissions(m, sess.Roles()).Unmasked
+	var out []string
+	for _, c := range cols {
+		table, col, ok := strings.Cut(c, ".")
+		if !ok || !unmasked[table] {
+			continue
+		}
+		if t, ok := h.deps.Policy.Table(table); ok {
+			if _, sensitive := t.Masked[col]; sensitive {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // alertOnAttempt raises, before anything runs, the alerts an attempt calls for: a

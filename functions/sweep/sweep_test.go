@@ -68,6 +68,7 @@ func newHarness(t *testing.T) *harness {
 	rec, err := audit.NewRecorder(ctx, "airlock-test",
 		audit.WithClientOptions(logs.ClientOptions()...),
 		audit.WithLoggerOptions(logs.LoggerOptions()...),
+		audit.WithSigner(logs.Signer(t)),
 		audit.WithFunction(EntryPoint),
 		audit.WithTimeout(2*time.Second))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
@@ -193,7 +194,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(pool.Close)
 	trail := filepath.Join(t.TempDir(), "audit.jsonl")
-	rec, err := audit.NewFileRecorder(ctx, trail, audit.WithMirror(io.Discard))
+	rec, err := audit.NewFileRecorder(ctx, trail, audit.WithMirror(io.Discard), audit.WithSigner(audittest.NewLocalSigner(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,6 +213,13 @@ func cmdDevSetup(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	// The audit trail's stand-in for the Cloud KMS key that certifies each chain; the
+	// verifier trusts its public half (scripts/audit-verify passes it).
+	if _, err := os.Stat(filepath.Join(*state, "audit-key.pem")); errors.Is(err, os.ErrNotExist) {
+		if err := writeKeyPair(*state, "audit-key"); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "database %s ready: demo data loaded, migrations applied\n", *database)
 	return nil
 }
@@ -226,17 +233,21 @@ func cmdKeygen(args []string, stdout io.Writer) error {
 	return keygen(*dir)
 }
 
-func keygen(dir string) error {
+func keygen(dir string) error { return writeKeyPair(dir, "auth-key") }
+
+// writeKeyPair writes a fresh ECDSA P-256 key to dir/NAME.pem (PKCS #8, 0600) and its
+// public half to dir/NAME.pub.pem.
+func writeKeyPair(dir, name string) error {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
 	priv, _ := x509.MarshalPKCS8PrivateKey(k)
 	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err := os.WriteFile(filepath.Join(dir, "auth-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "auth-key.pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
 }
 
 func cmdToken(args []string, stdout io.Writer) error {

@@ -95,11 +95,12 @@ func (e *Env) Deps(entry, group string, opts ...DepsOption) *app.Deps {
 	}
 	var rec *audit.Recorder
 	if cfg.logs != nil {
-		ropts := append([]audit.Option{audit.WithFunction(entry),
+		ropts := append([]audit.Option{audit.WithFunction(entry), audit.WithSigner(cfg.logs.Signer(t)),
 			audit.WithClientOptions(cfg.logs.ClientOptions()...), audit.WithLoggerOptions(cfg.logs.LoggerOptions()...)}, cfg.auditOpts...)
 		rec, err = audit.NewRecorder(ctx, "audittest", ropts...)
 	} else {
-		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard))
+		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard),
+			audit.WithSigner(audittest.NewLocalSigner(t)))
 	}
 	if err != nil {
 		pool.Close()
