@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
@@ -305,7 +306,7 @@ func (s *schema) checker() *sqlguard.Guard {
 // write runs the developer's INSERT or UPDATE under their write grant.
 func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
 	return h.inWriteTx(ctx, rid, sess, req, dec, func(tx pgx.Tx) (int64, error) {
-		tag, err := tx.Exec(ctx, dec.Statement)
+		tag, err := db.Exec(ctx, tx.Conn(), dec.Statement)
 		if err != nil {
 			return 0, dbError(err)
 		}
@@ -348,7 +349,7 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", n, dec.Target, t.Write.MaxRows)
 	}
 	// The rest reads Airlock's own tables, which only the function's role may.
-	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
+	if _, err := db.Exec(ctx, tx.Conn(), "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
 		return nil, dbError(err)
 	}
 	imgs, err := revert.Load(ctx, tx, rid)
