@@ -62,3 +62,10 @@ func (h *Handler) unguarded(ctx context.Context, email string, req Request, dec 
 	render(w, req.Format, res)
 	return w
 }
+
+// DecodeTableCell and DecodeCSVField read a cell back into the value, as the comment on
+// kind documents (a CSV field already unquoted); Unsafe is the set of characters no
+// answer may hold raw.
+func DecodeTableCell(s string) string { return decodeCell(s, true) }
+func DecodeCSVField(s string) string  { return decodeCell(s, false) }
+func Unsafe(r rune) bool              { return unsafe(r) }
