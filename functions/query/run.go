@@ -497,6 +497,28 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 	return res, nil
 }
 
+// revoked is the answer for a statement stopped because a grant it ran under was
+// revoked meanwhile (grants.Store.Ended waits for the revocation to commit), or nil.
+func (h *Handler) revoked(ctx context.Context, sess *grants.Session) error {
+	if len(sess.Grants) == 0 {
+		return nil
+	}
+	ended, err := h.grants.Ended(ctx, sess.Email, sess.IDs())
+	if err != nil {
+		return nil // the connection error stands
+	}
+	var said []string
+	for _, g := range ended {
+		if g.Status == grants.StatusRevoked && g.EndedAt != nil {
+			said = append(said, fmt.Sprintf("grant %d (%s) was revoked by %s at %s", g.ID, g.Role, g.EndedBy, g.EndedAt.UTC().Format(time.RFC3339)))
+		}
+	}
+	if len(said) == 0 {
+		return nil
+	}
+	return httpapi.Errorf(http.StatusForbidden, "grant_revoked", "your %s, and the statement running under it was stopped; nothing was committed", strings.Join(said, "; your "))
+}
+
 // dbError turns a database error into an answer. Messages of the classes that can quote
 // data values (data exceptions, integrity violations, raised exceptions, internal errors)
 // are withheld; the rest name only objects and are returned as they are.
