@@ -17,7 +17,7 @@ func render(w http.ResponseWriter, format string, res *result) error {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-store")
 	switch {
-	case res.write != nil && format == "table", format == "table":
+	case format == "table":
 		hd.Set("Content-Type", "text/plain; charset=utf-8")
 	case res.write == nil && format == "csv":
 		hd.Set("Content-Type", "text/csv; charset=utf-8")
@@ -185,7 +185,7 @@ func writeTable(e *encoder, res *result) {
 // writeSummary prints a write's or a revert's answer as SQL comments followed by the
 // statements, so that it reads well in a terminal and a review. The previews are JSON,
 // written with unsafe characters escaped (see kind); the statements spell unsafe
-// characters in E'' literals (shared/revert), and visible is a second guard on that.
+// characters in E'…' literals (shared/revert), and visible is a second guard on that.
 func writeSummary(e *encoder, res *result) {
 	wr := res.write
 	switch {

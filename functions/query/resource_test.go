@@ -196,3 +196,30 @@ func TestRowCapCountsWhatTheAnswerWouldHold(t *testing.T) {
 		t.Errorf("when the second row would take the answer past max_bytes, want 1 row, truncated, got = %s", r)
 	}
 }
+
+// TestWriteOfHugeRowIsRefusedUnread: a write's before- and after-images are read back to
+// preview and audit it; a row too large for the function's bound is refused the same
+// way, and nothing is committed.
+func TestWriteOfHugeRowIsRefusedUnread(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx := context.Background()
+	h.grant(dev1, "write_withdrawals", time.Hour, true)
+	if _, err := h.admin.Exec(ctx, `UPDATE public.withdrawals SET status = repeat('s', 16 << 20) WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		before := h.checksum("withdrawals")
+		start := allocated()
+		r := h.post(dev1, query.Request{SQL: `UPDATE withdrawals SET currency = currency WHERE id = 1`, Mode: "write", DryRun: dry, Reason: "ticket OPS-3: huge row"})
+		grew := allocated() - start
+		if r.status != http.StatusRequestEntityTooLarge || r.err().Code != "row_too_large" || !strings.Contains(r.err().Message, "nothing was committed") {
+			t.Errorf("when a write (dry run %v) changes a row of 16 MiB, want = 413 row_too_large, nothing committed, got = %s", dry, r)
+		}
+		if grew > 12*mib {
+			t.Errorf("when a write (dry run %v) changes a row of 16 MiB, want the function to allocate under 12 MiB, got = %.1f MiB", dry, float64(grew)/mib)
+		}
+		if h.checksum("withdrawals") != before {
+			t.Errorf("when a write (dry run %v) of a too large row is refused, want withdrawals unchanged", dry)
+		}
+	}
+}

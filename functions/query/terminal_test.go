@@ -95,7 +95,7 @@ func TestNoValueDrivesTheTerminal(t *testing.T) {
 
 // TestWriteAnswersDriveNoTerminal: a write's preview and a revert's statements show the
 // rows' values, which customers control; neither holds a control character raw, and a
-// revert statement spells them in an E'' literal that means the same value.
+// revert statement spells them in an E'…' literal that means the same value.
 func TestWriteAnswersDriveNoTerminal(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := context.Background()

@@ -168,7 +168,7 @@ func TestEveryTypeRendersAsPsqlWould(t *testing.T) {
 
 	var res struct {
 		Columns []struct{ Name, Type string } `json:"columns"`
-		Rows    [][]json.RawMessage          `json:"rows"`
+		Rows    [][]json.RawMessage           `json:"rows"`
 	}
 	if err := json.Unmarshal(run("json"), &res); err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != len(typeCases) {
 		t.Fatalf("reading every type as JSON: want one row of %d values, got = %v %v", len(typeCases), res.Rows, err)

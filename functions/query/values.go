@@ -288,7 +288,7 @@ func (e *encoder) cell(s style, v []byte) {
 
 // visible writes s, text Airlock made rather than a value, as it is but for unsafe
 // characters other than newline, written as \u{hex}. Nothing unsafe is expected in such
-// text (a statement spells values in E'' literals); this makes sure none passes.
+// text (a statement spells values in E'…' literals); this makes sure none passes.
 func (e *encoder) visible(s string) {
 	b := []byte(s)
 	for i := 0; i < len(b); {

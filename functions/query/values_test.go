@@ -154,7 +154,7 @@ func TestIsJSONNumber(t *testing.T) {
 // TestNullAndEmpty: NULL and the empty string stay apart in JSON and CSV.
 func TestNullAndEmpty(t *testing.T) {
 	cases := []struct {
-		v                 []byte
+		v                []byte
 		json, table, csv string
 	}{
 		{nil, "null", "", ""},
@@ -173,5 +173,31 @@ func TestNullAndEmpty(t *testing.T) {
 	}
 	if row := copyRow([][]byte{nil, {}, []byte("x")}); row[0] != nil || row[1] == nil || string(row[2]) != "x" {
 		t.Errorf("copyRow: want NULL nil, '' non-nil and x kept, got = %#v", row)
+	}
+}
+
+// TestTablePaddingIsBounded: one long value in a column of short ones would pad every
+// row to its width; past twice max_bytes the table is written unpadded, and says so.
+func TestTablePaddingIsBounded(t *testing.T) {
+	const maxBytes = 64 << 10
+	long := bytes.Repeat([]byte("x"), 10_000)
+	res := &result{columns: []Column{{Name: "v"}, {Name: "w"}}, kinds: []kind{kindText, kindText}, maxBytes: maxBytes}
+	for i := range 1000 {
+		v := []byte("a")
+		if i == 0 {
+			v = long
+		}
+		res.rows = append(res.rows, [][]byte{v, []byte("b")})
+	}
+	out := write(t, func(e *encoder) { writeTable(e, res) })
+	if len(out) > 2*maxBytes || !strings.HasSuffix(out, "(1000 rows, not aligned: padding would make the table too large)\n") {
+		t.Errorf("when padding 1000 rows to a 10,000-character column, want an unpadded table under %d bytes saying so, got %d bytes ending %q", 2*maxBytes, len(out), out[len(out)-80:])
+	}
+	if !strings.Contains(out, "\na | b\n") {
+		t.Errorf("when the table is not aligned, want cells separated but not padded, got %q", out[:200])
+	}
+	res.rows = res.rows[1:3]
+	if out := write(t, func(e *encoder) { writeTable(e, res) }); out != "v | w\n--+--\na | b\na | b\n(2 rows)\n" {
+		t.Errorf("when the table is small, want it aligned as psql does, got %q", out)
 	}
 }

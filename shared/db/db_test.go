@@ -62,7 +62,10 @@ func TestOneStatementPerCall(t *testing.T) {
 		run  func() error
 	}{
 		{"db.Exec without arguments", func() error { _, err := db.Exec(ctx, conn.Conn(), two); return err }},
-		{"db.Exec with arguments", func() error { _, err := db.Exec(ctx, conn.Conn(), `UPDATE t SET v = $1; UPDATE t SET v = 2`, 1); return err }},
+		{"db.Exec with arguments", func() error {
+			_, err := db.Exec(ctx, conn.Conn(), `UPDATE t SET v = $1; UPDATE t SET v = 2`, 1)
+			return err
+		}},
 		{"db.Exec after COMMIT", func() error { _, err := db.Exec(ctx, conn.Conn(), `COMMIT; UPDATE t SET v = 3`); return err }},
 		{"Query", func() error {
 			rows, err := conn.Query(ctx, two)
