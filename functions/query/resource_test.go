@@ -223,3 +223,52 @@ func TestWriteOfHugeRowIsRefusedUnread(t *testing.T) {
 		}
 	}
 }
+
+// TestTruncationDiscardsWithinABound: a FETCH asks for up to 200 rows; when the answer is
+// full after a few large ones, what the server still sends is discarded only up to
+// max_bytes, then the connection is closed (the server stops, the pool drops it) rather
+// than reading the 200 MB the other rows hold.
+func TestTruncationDiscardsWithinABound(t *testing.T) {
+	h := newHarness(t, harnessOptions{policy: policyVariant(t, "lock_timeout: 3s", "lock_timeout: 5m", "statement_timeout: 30s", "statement_timeout: 5m")})
+	ctx := context.Background()
+	if _, err := h.admin.Exec(ctx, `UPDATE public.trades SET pair = repeat('y', 1000000) WHERE id <= 200`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := h.admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `LOCK TABLE public.trades IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	before := allocated()
+	done := make(chan response, 1)
+	go func() { done <- h.query(dev1, `SELECT id, pair FROM trades WHERE id <= 200 ORDER BY id`) }()
+	pid := h.waitForBackend(ctx, done)
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	grew := allocated() - before
+	res := r.read(t)
+	if r.status != http.StatusOK || res.RowCount != 4 || !res.Truncated {
+		t.Fatalf("when rows of 1 MB exceed max_bytes 4 MiB, want = 200 with 4 rows, truncated, got = %s", r)
+	}
+	// The test's own client read the 4 MB answer into memory too (io.ReadAll: about twice
+	// its size); the rest is the function's.
+	if bound := 12*mib + 3*uint64(len(r.body)); grew > bound {
+		t.Errorf("when rows of 1 MB exceed max_bytes 4 MiB, want the function and the client to allocate under %.1f MiB, got = %.1f MiB", float64(bound)/mib, float64(grew)/mib)
+	}
+	h.waitGone(ctx, pid)
+	for _, c := range h.deps.Pool.AcquireAllIdle(ctx) {
+		if c.Conn().PgConn().PID() == pid {
+			t.Errorf("after discarding more than max_bytes, want the connection (backend %d) closed, got it idle in the pool", pid)
+		}
+		c.Release()
+	}
+	// A small truncation keeps its connection: the read after it is on a pooled one.
+	if r := h.post(dev1, query.Request{SQL: `SELECT id FROM trades`, MaxRows: 3}); r.status != http.StatusOK || !r.read(t).Truncated {
+		t.Errorf("when max_rows truncates, want = 200 truncated, got = %s", r)
+	}
+}

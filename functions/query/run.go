@@ -39,6 +39,7 @@ type result struct {
 	truncated bool
 	bytes     int64 // the values' size in the answer's format (rowSize)
 	maxBytes  int64 // the cap they were held to
+	closed    bool  // the read's connection was closed rather than drained (discard)
 	duration  time.Duration
 	write     *WriteResult
 }
@@ -182,7 +183,9 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		if e, ok := errors.AsType[*httpapi.Error](err); ok {
 			return nil, e
 		}
-		return nil, dbError(err)
+		if !res.closed { // else the rows are all in, and the connection closed on purpose
+			return nil, dbError(err)
+		}
 	}
 	// A full batch means there may be more: fetch until the caps or the rows run out.
 	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
@@ -197,15 +200,16 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		}
 		fetched = len(res.rows) - before
 	}
-	if err := h.nameTypes(ctx, conn.Conn(), res.columns); err != nil {
+	if err := h.nameTypes(ctx, res.columns); err != nil {
 		return nil, dbError(err)
 	}
 	return res, nil
 }
 
 // nameTypes names the columns whose type pgx does not know (enums, composites, money,
-// pg_lsn, ...) from pg_type, asking the database once per type and instance.
-func (h *Handler) nameTypes(ctx context.Context, conn *pgx.Conn, cols []Column) error {
+// pg_lsn, ...) from pg_type, asking the primary (which every login may read the catalog
+// of) once per type and instance: the read's own connection may have been closed.
+func (h *Handler) nameTypes(ctx context.Context, cols []Column) error {
 	var missing []int64
 	for i := range cols {
 		if cols[i].Type != "" {
@@ -220,7 +224,7 @@ func (h *Handler) nameTypes(ctx context.Context, conn *pgx.Conn, cols []Column) 
 	if len(missing) == 0 {
 		return nil
 	}
-	rows, err := conn.Query(ctx, `SELECT oid::int8, typname::text FROM pg_catalog.pg_type WHERE oid::int8 = ANY ($1)`, missing)
+	rows, err := h.deps.Pool.Query(ctx, `SELECT oid::int8, typname::text FROM pg_catalog.pg_type WHERE oid::int8 = ANY ($1)`, missing)
 	if err != nil {
 		return err
 	}
@@ -248,7 +252,7 @@ func (h *Handler) nameTypes(ctx context.Context, conn *pgx.Conn, cols []Column) 
 // before reading it (see app.Build), and each row that did arrive is measured as the
 // answer will write it (rowSize, which builds nothing) before it is copied. A row that
 // could never fit is an error that names it; rows that fit alone but not together
-// truncate the answer.
+// truncate the answer. What the FETCH still sends after that is discarded, within a bound.
 func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, req *Request, unmasked map[string]bool) error {
 	defer rows.Close()
 	if res.columns == nil {
@@ -265,17 +269,20 @@ func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, req *Reque
 	for rows.Next() {
 		if len(res.rows) >= req.MaxRows {
 			res.truncated = true
+			res.closed = discard(conn, rows, res.maxBytes)
 			break
 		}
 		raw := rows.RawValues() // valid until the next row: copied below once it fits
 		size := rowSize(req.Format, res.kinds, raw)
 		if size > res.maxBytes {
+			res.closed = discard(conn, rows, res.maxBytes)
 			return httpapi.Errorf(http.StatusRequestEntityTooLarge, "row_too_large",
 				"row %d of the result takes %d bytes in a %s answer, more than limits.max_bytes (%d) allows a whole answer; nothing was returned. %s",
 				len(res.rows)+1, size, req.Format, res.maxBytes, selectLess)
 		}
 		if res.bytes+size > res.maxBytes {
 			res.truncated = true
+			res.closed = discard(conn, rows, res.maxBytes)
 			break
 		}
 		res.bytes += size
@@ -284,12 +291,32 @@ func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, req *Reque
 	if err := rows.Err(); err != nil {
 		if n, ok := db.MessageTooLarge(err); ok {
 			return httpapi.Errorf(http.StatusRequestEntityTooLarge, "row_too_large",
-				"row %d of the result is %d bytes as the database sends it, more than limits.max_bytes (%d) allows; Airlock stopped before reading it, closed the connection and the statement was cancelled. %s",
+				"the database's message for row %d of the result is %d bytes, more than limits.max_bytes (%d) allows; Airlock stopped before reading it, closed the connection and the statement was cancelled. %s",
 				len(res.rows)+1, n, res.maxBytes, selectLess)
 		}
 		return dbError(err)
 	}
 	return nil
+}
+
+// discard reads the rows this FETCH still sends, so that the connection can serve again,
+// unless that means reading more than limit bytes of them: then it closes the connection,
+// which stops the server sending (its session ends) and keeps the connection out of the
+// pool. A FETCH asks for up to fetchBatch rows, each up to the pool's message bound.
+func discard(conn *pgx.Conn, rows pgx.Rows, limit int64) (closed bool) {
+	var n int64
+	for rows.Next() {
+		for _, v := range rows.RawValues() {
+			n += int64(len(v))
+		}
+		if n > limit {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn.PgConn().Close(ctx)
+			return true
+		}
+	}
+	return false
 }
 
 const selectLess = "Select less of it, for example left(col, 1000) or length(col)"
