@@ -288,11 +288,14 @@ func hasWrite(g *grants.Grant) bool {
 	return false
 }
 
-// explainFailure says "your grant expired" when a statement was ended because the grant
-// it ran under ran out, rather than a bare connection error.
+// explainFailure says "your grant was revoked" or "your grant expired" when a statement
+// was ended because the grant it ran under ended, rather than a bare connection error.
 func (h *Handler) explainFailure(ctx context.Context, sess *grants.Session, err error) error {
 	if e, ok := errors.AsType[*httpapi.Error](err); ok && e.Code != "connection_lost" && e.Code != "timeout" {
 		return err
+	}
+	if e := h.revoked(ctx, sess); e != nil {
+		return e
 	}
 	if d := sess.Deadline(); !d.IsZero() && !time.Now().Before(d.Add(-time.Second)) {
 		return httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ended at %s and the statement running under it was stopped", d.UTC().Format(time.RFC3339))

@@ -112,6 +112,14 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	// Developers' SQL runs on the query function's pools, which must be reset on release.
 	reset := c.Group == migrate.GroupQuery
 	c.DB.ResetOnRelease, c.Replica.ResetOnRelease = reset, reset
+	if c.Group == migrate.GroupQuery {
+		// No message of the server may be larger than an answer may be: a data row holds
+		// at most max_bytes of values (the query function refuses a larger one) and a
+		// 4-byte length per column; 1 MiB more covers the widest row description and any
+		// error. A larger message closes its connection before its body is read.
+		limit := int(pol.Limits.MaxBytes) + 1<<20
+		c.DB.MaxMessageBytes, c.Replica.MaxMessageBytes = limit, limit
+	}
 	if d.Pool, err = db.Open(ctx, c.DB); err != nil {
 		return nil, err
 	}
