@@ -110,7 +110,7 @@
 //	|                              | over joins, set-returning functions of data or recursive queries        |
 //	| recursive_growth             | WITH RECURSIVE with UNION (not ALL), SEARCH, CYCLE, or a recursive part |
 //	|                              | that makes its own values longer                                        |
-//	| memory_budget                | more than 40 sorts, hashes and materialisations (work areas)            |
+//	| memory_budget                | more than 32 sorts, hashes and materialisations (work areas)            |
 //	| internal_error               | a failure inside the guard (a recovered panic); fail closed             |
 //
 // When several rules apply, the first one met is reported: input checks,
@@ -128,19 +128,26 @@
 // refused. With the settings the query function's login runs with (work_mem
 // 4MB, hash_mem_multiplier 1, enable_hashjoin off, no parallel workers, no
 // JIT: shared/migrate.QuerySettings) and temp_file_limit (a Cloud SQL flag),
-// one statement can hold at most:
+// one statement can make a backend hold at most MemoryBound: with U the
+// longest stored row written as JSON and R the rows of the largest table,
 //
-//   - MaxWorkAreas (40) × work_mem in sorts, hashes and tuple stores, which
+//   - MaxWorkAreas (32) × work_mem in sorts, hashes and tuple stores, which
 //     spill to at most temp_file_limit (1 GiB) of temporary files;
-//   - per row, MaxRowBytes (4 MiB) plus MaxRowFactor (512) times the largest
-//     stored row in values, and MaxAggregateCopies (16) aggregated values;
-//   - in at most MaxHeld (16) accumulating aggregates and hashed subqueries,
-//     the rows of one table (or 10,000 rows the statement fixes), each at
-//     most 1 KiB plus 16 times its stored size.
+//   - in the rows its accumulating aggregates and hashed subqueries keep (at
+//     most MaxHeld, 16, of them): at most 4 times the rows of one table, or
+//     10,000 rows the statement fixes, all of them together keeping per row
+//     at most MaxHeldRowBytes (128 bytes) plus MaxHeldRowFactor (2) × U: K =
+//     R × (128 + 2U), held as states (2K), results (K) and at most
+//     MaxAggregateCopies (2) values computed from them;
+//   - per row, MaxRowBytes (4 MiB) plus MaxRowFactor (512) × U in values.
 //
-// The stored data is the one term a developer does not choose: a read cannot
-// grow it, and a write grant adds at most the policy's max_rows rows per
-// statement, each audited with its before-image.
+// On the demo data (R = 60,000, U = 273 bytes) that is 357 MiB; the worst
+// statements the tests found used 65 MiB. U and R are the terms a developer
+// does not choose: a read cannot grow them, and a write grant adds at most the
+// policy's max_rows rows per statement, each audited with its before-image.
+// What the planner keeps beyond these rules would need a misestimated hash
+// join, which enable_hashjoin off removes, or a hashed subquery, which
+// subquery_unbounded bounds.
 //
 // # Known limits
 //

@@ -112,12 +112,12 @@ var allowedFunctionGroups = [][]fn{
 			agg("percentile_disc", percentileDiscSize),
 			agg("mode", func(c *call) bound { return maxOf(c.order) }),
 			accum("string_agg", heldSame), accum("array_agg", heldSame),
-			accum("json_agg", heldJSON), accum("jsonb_agg", heldJSON),
-			accum("json_agg_strict", heldJSON), accum("jsonb_agg_strict", heldJSON),
-			accum("json_object_agg", heldJSON), accum("jsonb_object_agg", heldJSON),
-			accum("json_object_agg_strict", heldJSON), accum("jsonb_object_agg_strict", heldJSON),
-			accum("json_object_agg_unique", heldJSON), accum("jsonb_object_agg_unique", heldJSON),
-			accum("json_object_agg_unique_strict", heldJSON), accum("jsonb_object_agg_unique_strict", heldJSON),
+			accum("json_agg", heldJSON), accum("jsonb_agg", heldJSONB),
+			accum("json_agg_strict", heldJSON), accum("jsonb_agg_strict", heldJSONB),
+			accum("json_object_agg", heldJSON), accum("jsonb_object_agg", heldJSONB),
+			accum("json_object_agg_strict", heldJSON), accum("jsonb_object_agg_strict", heldJSONB),
+			accum("json_object_agg_unique", heldJSON), accum("jsonb_object_agg_unique", heldJSONB),
+			accum("json_object_agg_unique_strict", heldJSON), accum("jsonb_object_agg_unique_strict", heldJSONB),
 			accum("range_agg", heldSame),
 		},
 	),
@@ -202,9 +202,10 @@ var allowedFunctionGroups = [][]fn{
 	// JSON and JSONB. Text in JSON is escaped: a control character becomes
 	// six (\u0001).
 	group(
-		scalars(scaleAll(8, 8), "to_json", "to_jsonb", "row_to_json", "array_to_json"),
-		scalars(jsonBuild, "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
-			"json_object", "jsonb_object"),
+		scalars(toJSON, "to_json", "row_to_json", "array_to_json"),
+		scalars(scaleAll(2, 8), "to_jsonb"),
+		scalars(jsonBuild, "json_build_object", "json_build_array", "json_object"),
+		scalars(jsonbBuild, "jsonb_build_object", "jsonb_build_array", "jsonb_object"),
 		[]fn{
 			srf("json_each", same(0), rowsFromValue(0)), srf("jsonb_each", same(0), rowsFromValue(0)),
 			srf("json_each_text", same(0), rowsFromValue(0)), srf("jsonb_each_text", same(0), rowsFromValue(0)),

@@ -33,18 +33,19 @@ import (
 // the statement inside EXPLAIN):
 //
 //   - value_too_large: every value's size is bounded statically (sizes.go):
-//     a + b×U + h×T, U the largest stored row, T the largest aggregated value.
+//     a + b×U + h×T, U the largest stored row, T what the aggregates keep.
 //     Size arguments (repeat's count, lpad's length, array_fill's dimensions,
 //     format's widths) must be constants; a result that is the product of
 //     two database values is refused. One value: a ≤ MaxValueBytes, b ≤
 //     MaxValueFactor; all the values of one row together: ≤
 //     MaxRowBytes and MaxRowFactor; h in all: ≤ MaxAggregateCopies.
-//   - accumulation_unbounded: an accumulating aggregate may only read the
-//     rows of one stored table (filtered or grouped, not joined to any other
-//     row source) or at most MaxConstantRows rows the statement fixes
-//     (VALUES, constant generate_series, LIMIT); each row it keeps is at most
-//     MaxHeldRowBytes plus MaxHeldRowFactor×U. So what it holds is bounded by
-//     a table the developer cannot grow.
+//   - accumulation_unbounded: an accumulating aggregate may only read at most
+//     MaxTableCopies times the rows of one stored table (filtered, grouped,
+//     joined to other tables on their key, never multiplied by another join)
+//     or at most MaxConstantRows rows the statement fixes (VALUES, constant
+//     generate_series, LIMIT); what all of a statement's aggregates and hash
+//     tables keep per row is at most MaxHeldRowBytes plus MaxHeldRowFactor×U.
+//     So what they hold is bounded by a table the developer cannot grow.
 //   - subquery_unbounded: the same for every subquery PostgreSQL may hash
 //     without a limit (IN, NOT IN, ANY, ALL, EXISTS) and both sides of
 //     INTERSECT and EXCEPT.
@@ -74,13 +75,15 @@ const (
 	// the row is done).
 	MaxRowBytes  = 4 << 20
 	MaxRowFactor = 512
-	// MaxAggregateCopies bounds how many copies of aggregated values (the
-	// result of array_agg and the like) one row may hold.
-	MaxAggregateCopies = 16
-	// MaxHeldRowBytes and MaxHeldRowFactor bound each row an accumulating
-	// aggregate or a hashed subquery keeps.
-	MaxHeldRowBytes  = 1 << 10
-	MaxHeldRowFactor = 16
+	// MaxAggregateCopies bounds how many values one row may compute from
+	// aggregated values (the results of array_agg and the like): each can be
+	// as large as everything the statement's aggregates keep.
+	MaxAggregateCopies = 2
+	// MaxHeldRowBytes and MaxHeldRowFactor bound what one row of a table
+	// costs in all the accumulating aggregates and hashed subqueries of a
+	// statement together.
+	MaxHeldRowBytes  = 128
+	MaxHeldRowFactor = 2
 	// MaxConstantRows is the most rows an accumulating aggregate or hashed
 	// subquery may keep when they come from the statement rather than from
 	// one table.
@@ -94,8 +97,33 @@ const (
 	MaxHeld = 16
 	// MaxWorkAreas is how many sorts, hashes and materialisations one
 	// statement may have; each may use work_mem (4 MB).
-	MaxWorkAreas = 40
+	MaxWorkAreas = 32
 )
+
+// backendOverhead is what a backend holds besides the statement's work:
+// catalog caches, the plan, executor state (measured: under 20 MiB).
+const backendOverhead = 32 << 20
+
+// MemoryBound is the most memory one statement that passes the guard can make
+// a database backend hold, given the data: rows is the number of rows of the
+// largest table, rowBytes the length of the longest stored row written as
+// JSON (row_to_json), workMem the query login's work_mem in bytes
+// (shared/migrate.QuerySettings). It is the sum of
+//
+//	MaxWorkAreas × workMem                      sorts, hash aggregates, tuple stores
+//	(3 + MaxAggregateCopies) × K                what aggregates and hash tables keep:
+//	                                            their states (2K: the allocator rounds
+//	                                            small chunks up to a power of two), the
+//	                                            results (K) and values computed from them
+//	MaxRowBytes + MaxRowFactor × rowBytes       the values of one row
+//	backendOverhead                             the backend itself
+//
+// with K = max(rows, MaxConstantRows) × (MaxHeldRowBytes + MaxHeldRowFactor ×
+// rowBytes). Temporary files are bounded separately, by temp_file_limit.
+func MemoryBound(rows, rowBytes, workMem int64) int64 {
+	k := max(rows, MaxConstantRows) * (MaxHeldRowBytes + MaxHeldRowFactor*rowBytes)
+	return MaxWorkAreas*workMem + (3+MaxAggregateCopies)*k + MaxRowBytes + MaxRowFactor*rowBytes + backendOverhead
+}
 
 // A rowBound limits how many rows something yields: n × the rows of `tables`
 // stored tables multiplied together; open means no static bound (a
@@ -214,6 +242,9 @@ type memCheck struct {
 	peak  bound // the largest value seen (see heldQuery)
 	areas int
 	held  int
+	// keptA and keptB add up what each row of a table costs in every
+	// aggregate and hash table that keeps rows (see heldRows).
+	keptA, keptB float64
 }
 
 func (m *memCheck) deny(rule string, loc int32, format string, args ...any) {
@@ -273,7 +304,9 @@ func (m *memCheck) alloc(r bound, loc int32, what string, ins ...bound) bound {
 		}
 	}
 	m.sum = m.sum.plus(r)
-	m.peak = maxBound(m.peak, r)
+	if r.fromDB() {
+		m.peak = maxBound(m.peak, r)
+	}
 	if m.sum.a > MaxRowBytes || m.sum.b > MaxRowFactor || m.sum.h > MaxAggregateCopies {
 		m.deny(RuleValueTooLarge, loc, "with %s the values one row computes add up to %s; the limit is %s plus %d× the largest stored row and %d aggregated values. Compute less per row or split the statement", what, m.sum.describe(), humanBytes(MaxRowBytes), MaxRowFactor, MaxAggregateCopies)
 	}
@@ -287,24 +320,29 @@ func (m *memCheck) hold(loc int32, what string) {
 	}
 }
 
-// heldRow checks a row an aggregate or a hash table keeps.
-func (m *memCheck) heldRow(v bound, rule string, loc int32, what string) {
+// heldRows checks what an aggregate or a hash table keeps: the rows it reads
+// and the size of each. The sizes of all of a statement's kept rows, each
+// weighted by how many times a table's rows it may read, share one budget.
+func (m *memCheck) heldRows(r rowBound, v bound, rule string, loc int32, what string) {
 	if m.fail != nil {
+		return
+	}
+	if !r.heldOK() {
+		m.deny(rule, loc, "%s keeps every row it reads in memory, and here it reads %s; it may read the rows of one table (filtered, grouped, or joined to other tables on their primary key with JOIN ... ON key = ..., never multiplied by another join) or at most %d rows fixed by the statement (VALUES, generate_series with constant bounds, LIMIT)", what, r.describe(), MaxConstantRows)
 		return
 	}
 	if v.h > 0 {
 		m.deny(rule, loc, "%s keeps values that are themselves aggregates of many rows; aggregate once", what)
 		return
 	}
-	if v.a > MaxHeldRowBytes || v.b > MaxHeldRowFactor {
-		m.deny(rule, loc, "%s keeps every row it reads in memory, and each row here can be up to %s; the limit is %s plus %d× the largest stored row. Keep smaller values", what, v.describe(), humanBytes(MaxHeldRowBytes), MaxHeldRowFactor)
+	copies := 1.0
+	if r.tables == 1 {
+		copies = r.n
 	}
-}
-
-// heldRows checks the rows an aggregate or a hash table keeps.
-func (m *memCheck) heldRows(r rowBound, rule string, loc int32, what string) {
-	if m.fail == nil && !r.heldOK() {
-		m.deny(rule, loc, "%s keeps every row it reads in memory, and here it reads %s; it may read the rows of one table (filtered, grouped, or joined to other tables on their primary key with JOIN ... ON key = ..., never multiplied by another join) or at most %d rows fixed by the statement (VALUES, generate_series with constant bounds, LIMIT)", what, r.describe(), MaxConstantRows)
+	m.keptA += v.a * copies
+	m.keptB += v.b * copies
+	if m.keptA > MaxHeldRowBytes || m.keptB > MaxHeldRowFactor {
+		m.deny(rule, loc, "%s keeps every row it reads in memory; with the statement's other aggregates and hashed subqueries, each row of a table is kept as %s plus %s× the largest stored row, and the limit is %s plus %d×. Keep smaller values or fewer of them", what, humanBytes(m.keptA), trimFloat(m.keptB), humanBytes(MaxHeldRowBytes), MaxHeldRowFactor)
 	}
 }
 
@@ -364,8 +402,12 @@ func (m *memCheck) setOp(s *pg.SelectStmt, sc *mscope) *rel {
 			what = "EXCEPT"
 		}
 		what += " (PostgreSQL may keep one side in a hash table)"
-		l = m.heldQuery(s.Larg, sc, RuleSubqueryUnbounded, -1, what)
-		r = m.heldQuery(s.Rarg, sc, RuleSubqueryUnbounded, -1, what)
+		var lrow, rrow bound
+		l, lrow = m.hashedQuery(s.Larg, sc)
+		r, rrow = m.hashedQuery(s.Rarg, sc)
+		// Either side may be the one kept; both must be bounded, one is counted.
+		m.heldRows(r.rows, bound{}, RuleSubqueryUnbounded, -1, what)
+		m.heldRows(l.rows, maxBound(lrow, rrow), RuleSubqueryUnbounded, -1, what)
 		m.hold(-1, what)
 	} else {
 		l = m.query(s.Larg, sc)
@@ -399,18 +441,39 @@ func (m *memCheck) setOp(s *pg.SelectStmt, sc *mscope) *rel {
 	return out
 }
 
-// heldQuery bounds a subquery whose rows PostgreSQL may keep in memory: its
-// rows must be bounded by one table and every value it computes must be a
-// small row.
-func (m *memCheck) heldQuery(s *pg.SelectStmt, sc *mscope, rule string, loc int32, what string) *rel {
+// hashedQuery bounds a subquery whose rows PostgreSQL may keep in a hash table
+// without a limit. It returns what the subquery yields and what one row of it
+// costs in the table: its largest value computed from the database, and a
+// header. Values that do not depend on the database are the same in every row,
+// so they make one entry, not one per row.
+func (m *memCheck) hashedQuery(s *pg.SelectStmt, sc *mscope) (*rel, bound) {
 	saved := m.peak
 	m.peak = bound{}
 	r := m.query(s, sc)
-	peak := maxBound(m.peak, r.whole().add(-2))
+	peak := m.peak
+	if w := r.whole(); w.fromDB() {
+		peak = maxBound(peak, w)
+	}
 	m.peak = maxBound(saved, m.peak)
-	m.heldRows(r.rows, rule, loc, what)
-	m.heldRow(peak, rule, loc, what)
-	return r
+	if !peak.fromDB() {
+		return r, bound{}
+	}
+	return r, peak.add(64)
+}
+
+// hashed checks a hashed subquery's rows and adds them to the kept budget.
+func (m *memCheck) hashed(s *pg.SelectStmt, sc *mscope, loc int32, what string) {
+	r, row := m.hashedQuery(s, sc)
+	m.heldRows(r.rows, row, RuleSubqueryUnbounded, loc, what)
+	m.hold(loc, what)
+}
+
+// array checks ARRAY(subquery) and JSON_ARRAY(subquery), which keep every row.
+func (m *memCheck) array(s *pg.SelectStmt, sc *mscope, loc int32, what string) bound {
+	r := m.query(s, sc)
+	m.heldRows(r.rows, r.whole().add(16), RuleAccumulationUnbounded, loc, what)
+	m.hold(loc, what)
+	return aggregated
 }
 
 // selectLevel bounds a plain SELECT: FROM, WHERE, GROUP BY, HAVING, WINDOW,
@@ -1109,6 +1172,11 @@ func (m *memCheck) assignIndirection(rt *pg.ResTarget, sc *mscope) {
 	}
 }
 
+// aggregated is the result of an aggregate that keeps its inputs: at most
+// what it kept (see heldRows), T. It is not counted as a copy of T; only
+// values computed from it are.
+var aggregated = bound{h: 1}
+
 // boolean is the bound of a truth value.
 var boolean = bound{a: 5, capped: true}
 
@@ -1232,9 +1300,7 @@ func (m *memCheck) expr(n *pg.Node, sc *mscope) bound {
 		return m.jsonConstructor(x.JsonArrayConstructor.Exprs, x.JsonArrayConstructor.Location, "JSON_ARRAY", sc)
 	case *pg.Node_JsonArrayQueryConstructor:
 		q := x.JsonArrayQueryConstructor
-		m.heldQuery(q.Query.GetSelectStmt(), sc, RuleAccumulationUnbounded, q.Location, "JSON_ARRAY(subquery)")
-		m.hold(q.Location, "JSON_ARRAY(subquery)")
-		return m.alloc(bound{h: 1}, q.Location, "JSON_ARRAY(subquery)")
+		return m.array(q.Query.GetSelectStmt(), sc, q.Location, "JSON_ARRAY(subquery)")
 	case *pg.Node_JsonObjectAgg:
 		a := x.JsonObjectAgg
 		v := m.expr(a.Arg.GetKey(), sc).plus(m.jsonValue(a.Arg.GetValue(), sc))
@@ -1322,13 +1388,12 @@ func (m *memCheck) jsonAgg(c *pg.JsonAggConstructor, v bound, sc *mscope, what s
 			sc.agg = true
 		}
 	}
-	m.accumulate(v.times(6).add(16), sc, loc, what)
-	return m.alloc(bound{h: 1}, loc, what)
+	m.accumulate(v.add(64), sc, loc, what)
+	return aggregated
 }
 
 func (m *memCheck) accumulate(row bound, sc *mscope, loc int32, what string) {
-	m.heldRows(sc.in, RuleAccumulationUnbounded, loc, what)
-	m.heldRow(row, RuleAccumulationUnbounded, loc, what)
+	m.heldRows(sc.in, row, RuleAccumulationUnbounded, loc, what)
 	m.hold(loc, what)
 }
 
@@ -1416,7 +1481,7 @@ func (m *memCheck) funcCall(fc *pg.FuncCall, sc *mscope, from bool) (bound, rowB
 	switch f.kind {
 	case accumulateFn:
 		m.accumulate(f.held(c), sc, fc.Location, name+"()")
-		return m.alloc(bound{h: 1}, fc.Location, name+"()"), rows
+		return aggregated, rows
 	case setFn:
 		rows = f.rows(c)
 		if !from {
@@ -1443,13 +1508,10 @@ func (m *memCheck) subLink(s *pg.SubLink, sc *mscope) bound {
 			pg.SubLinkType_ANY_SUBLINK:    "IN / ANY (subquery)",
 			pg.SubLinkType_ALL_SUBLINK:    "NOT IN / ALL (subquery)",
 		}[s.SubLinkType] + " (PostgreSQL may keep the subquery's rows in a hash table)"
-		m.heldQuery(sel, sc, RuleSubqueryUnbounded, s.Location, what)
-		m.hold(s.Location, what)
+		m.hashed(sel, sc, s.Location, what)
 		return boolean
 	case pg.SubLinkType_ARRAY_SUBLINK:
-		m.heldQuery(sel, sc, RuleAccumulationUnbounded, s.Location, "ARRAY(subquery)")
-		m.hold(s.Location, "ARRAY(subquery)")
-		return m.alloc(bound{h: 1}, s.Location, "ARRAY(subquery)")
+		return m.array(sel, sc, s.Location, "ARRAY(subquery)")
 	case pg.SubLinkType_ROWCOMPARE_SUBLINK:
 		m.query(sel, sc)
 		return boolean

@@ -14,6 +14,9 @@ import (
 // This file is the size model behind the memory rules (memory.go): how large a
 // value can become, as a function of what it is made from.
 //
+// U, the unit of values read from the database, is the longest stored row
+// written as JSON (row_to_json), which is at least as long as its text form.
+//
 // A bound is an upper limit on the size of one value, measured as the length
 // of its text form (the form the database sends and the one functions such as
 // format and string_agg produce):
@@ -42,10 +45,14 @@ type bound struct {
 	// rec: the value is, or is made from, a column of the recursive CTE being
 	// defined whose type is not capped (see recursiveTerm).
 	rec bool
+	// raw: the value is a stored value as it is, not computed from one. U is
+	// measured as a row written as JSON text, so writing a raw value as JSON
+	// (escaping it) does not make it larger than U.
+	raw bool
 }
 
 // U is a bound of one stored row; stored is how a column of a table reads.
-var stored = bound{b: 1}
+var stored = bound{b: 1, raw: true}
 
 func fixed(n float64) sizeRule {
 	return func(*call) bound { return bound{a: n, capped: true} }
@@ -59,10 +66,10 @@ func (x bound) times(k float64) bound {
 	return bound{a: x.a * k, b: x.b * k, h: x.h * k, capped: x.capped, rec: x.rec}
 }
 
-func (x bound) add(n float64) bound { x.a += n; return x }
+func (x bound) add(n float64) bound { x.a += n; x.raw = false; return x }
 
 func maxBound(x, y bound) bound {
-	return bound{a: math.Max(x.a, y.a), b: math.Max(x.b, y.b), h: math.Max(x.h, y.h), capped: x.capped && y.capped, rec: x.rec || y.rec}
+	return bound{a: math.Max(x.a, y.a), b: math.Max(x.b, y.b), h: math.Max(x.h, y.h), capped: x.capped && y.capped, rec: x.rec || y.rec, raw: x.raw && y.raw}
 }
 
 // fromDB reports a bound that depends on stored data (U or T), not only on the
@@ -539,29 +546,73 @@ func numericCast(c *call) bound {
 
 // jsonArgs is the arguments written into JSON: text is escaped (a control
 // character becomes \u0001, six bytes), a JSON value is copied as it is.
-func (c *call) jsonArgs() bound {
+func (c *call) jsonArgs() bound { return c.jsonArgsSpaced(1) }
+
+// jsonArgsSpaced is jsonArgs for functions that may also lay JSON out with
+// spaces and newlines (to_json, row_to_json(x, pretty)): k times.
+func (c *call) jsonArgsSpaced(k float64) bound {
 	r := bound{}
 	for i, b := range c.b {
-		if jsonSource(c.args[i]) {
-			r = r.plus(b)
-		} else {
-			r = r.plus(b.times(6))
+		switch lit, ok := constString(c.args[i]); {
+		case ok:
+			r = r.add(k * jsonText(lit))
+		case b.raw || jsonSource(c.args[i]):
+			r = r.plus(b.times(k))
+		default:
+			r = r.plus(b.times(6 * k))
 		}
 	}
 	return r
 }
 
-// jsonBuild: json_build_object and the like: the escaped arguments, a quote
-// or separator each.
+// toJSON: to_json, row_to_json and array_to_json write their argument as
+// JSON, laid out with newlines when asked to (pretty).
+func toJSON(c *call) bound {
+	r := c.jsonArgsSpaced(2).add(8)
+	r.capped = false
+	return r
+}
+
+// jsonText is the length of a string written as a JSON string.
+func jsonText(s string) float64 {
+	n := 2.0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f':
+			n += 2
+		case c < 0x20:
+			n += 6
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// jsonBuild: json_build_object and the like build JSON text: the escaped
+// arguments, a quote or separator each.
 func jsonBuild(c *call) bound {
 	r := c.jsonArgs().add(8 + 4*float64(len(c.b)))
 	r.capped = false
 	return r
 }
 
-// accumulators: what one row adds to an accumulating aggregate.
-func heldSame(c *call) bound { return sumOf(c.b).add(8) }
-func heldJSON(c *call) bound { return c.jsonArgs().add(16) }
+// jsonbBuild: jsonb_build_object and the like build a binary value: the
+// arguments as they are, a header each. (Sending it escapes it like JSON
+// text; that happens once, to the result.)
+func jsonbBuild(c *call) bound {
+	r := sumOf(c.b).add(8 + 8*float64(len(c.b)))
+	r.capped = false
+	return r
+}
+
+// accumulators: what one row adds to an accumulating aggregate's state in
+// memory: the values, and a header and a pointer each.
+func heldSame(c *call) bound { return sumOf(c.b).add(16 * float64(len(c.b))) }
+func heldJSON(c *call) bound { return c.jsonArgs().add(16) } // json_agg builds escaped text
+func heldJSONB(c *call) bound {
+	return sumOf(c.b).add(64 * float64(len(c.b))) // a tree node per value
+}
 
 // Row rules.
 
