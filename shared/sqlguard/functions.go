@@ -49,15 +49,26 @@ type fn struct {
 	size sizeRule
 	rows rowRule  // setFn: how many rows one call returns
 	held sizeRule // accumulateFn: what one input row adds
-	// positional: its size rule reads arguments by position, so named
-	// arguments are refused.
-	positional bool
+	// byName: named arguments are allowed. Size rules read arguments by
+	// position, so only functions whose size does not depend on them allow
+	// them (fixedFn).
+	byName bool
 }
 
 func scalar(name string, size sizeRule) fn { return fn{name: name, size: size} }
 
 // sized is a scalar whose size rule reads particular arguments.
-func sized(name string, size sizeRule) fn { return fn{name: name, size: size, positional: true} }
+func sized(name string, size sizeRule) fn { return fn{name: name, size: size} }
+
+// fixedFns are scalars whose result has a fixed size, whatever their
+// arguments: they may be called with named arguments (make_interval(days => 1)).
+func fixedFns(n float64, names ...string) []fn {
+	out := scalars(fixed(n), names...)
+	for i := range out {
+		out[i].byName = true
+	}
+	return out
+}
 
 func agg(name string, size sizeRule) fn { return fn{name: name, kind: aggregateFn, size: size} }
 
@@ -68,7 +79,7 @@ func accum(name string, held sizeRule) fn {
 func win(name string, size sizeRule) fn { return fn{name: name, kind: windowFn, size: size} }
 
 func srf(name string, size sizeRule, rows rowRule) fn {
-	return fn{name: name, kind: setFn, size: size, rows: rows, positional: true}
+	return fn{name: name, kind: setFn, size: size, rows: rows}
 }
 
 func scalars(size sizeRule, names ...string) []fn {
@@ -185,7 +196,7 @@ var allowedFunctionGroups = [][]fn{
 	// Dates and times. timezone is AT TIME ZONE; overlaps is OVERLAPS;
 	// extract and date_part are EXTRACT. The clock readers are volatile or
 	// stable but read nothing but the clock.
-	scalars(fixed(64),
+	fixedFns(64,
 		"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "timeofday",
 		"date_trunc", "date_part", "extract", "date_bin", "age",
 		"make_date", "make_time", "make_timestamp", "make_timestamptz", "make_interval",
@@ -196,8 +207,8 @@ var allowedFunctionGroups = [][]fn{
 	// Type-name casts written as calls, e.g. date(x), numeric(x), text(x).
 	group(
 		scalars(fixed(128), "date", "int2", "int4", "int8", "float4", "float8", "bool", "interval", "timestamptz"),
-		scalars(same(0), "text", "varchar", "bpchar"),
-		[]fn{sized("numeric", numericCast)},
+		scalars(same(0), "text", "varchar"),
+		[]fn{sized("bpchar", bpcharSize), sized("numeric", numericCast)},
 	),
 	// JSON and JSONB. Text in JSON is escaped: a control character becomes
 	// six (\u0001).
@@ -219,7 +230,7 @@ var allowedFunctionGroups = [][]fn{
 			sized("jsonb_path_query_array", jsonbPathSize), sized("jsonb_path_query_array_tz", jsonbPathSize),
 			sized("jsonb_path_query_first", jsonbPathSize), sized("jsonb_path_query_first_tz", jsonbPathSize),
 		},
-		scalars(fixed(20), "json_array_length", "jsonb_array_length", "json_typeof", "jsonb_typeof",
+		fixedFns(20, "json_array_length", "jsonb_array_length", "json_typeof", "jsonb_typeof",
 			"jsonb_path_exists", "jsonb_path_match", "jsonb_path_exists_tz", "jsonb_path_match_tz"),
 		scalars(same(0), "json_extract_path", "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text",
 			"json_strip_nulls", "jsonb_strip_nulls", "json_to_record", "jsonb_to_record"),

@@ -224,6 +224,7 @@ type mscope struct {
 	in     rowBound // the rows this level's aggregates read
 	srf    rowBound // set-returning functions in its expressions multiply its rows
 	agg    bool     // it aggregates (so returns one row when it has no GROUP BY)
+	sets   int      // its grouping sets (1 without GROUP BY)
 }
 
 func (s *mscope) cte(name string) *rel {
@@ -485,8 +486,10 @@ func (m *memCheck) selectLevel(s *pg.SelectStmt, sc *mscope) *rel {
 		sc.in = sc.in.times(rows)
 	}
 	m.expr(s.WhereClause, sc)
+	sc.sets = 1
 	if len(s.GroupClause) > 0 {
-		m.areas += groupingSets(s.GroupClause)
+		sc.sets = groupingSets(s.GroupClause)
+		m.areas += sc.sets
 		for _, g := range s.GroupClause {
 			m.expr(g, sc)
 		}
@@ -813,9 +816,9 @@ func (m *memCheck) cte(cte *pg.CommonTableExpr, recursive bool, sc *mscope) {
 	base := m.query(sel.Larg, sc).renamed(nil, cte.Aliascolnames)
 	self := &rel{names: base.names, star: base.star, rows: rowBound{open: true}}
 	for _, c := range base.cols {
-		if !c.capped {
-			c.rec = true
-		}
+		// Every column: its type, not its first value, decides how long it
+		// can grow (1::text is short, but text).
+		c.rec = true
 		self.cols = append(self.cols, c)
 	}
 	sc.ctes[cte.Ctename] = self
@@ -1272,7 +1275,8 @@ func (m *memCheck) expr(n *pg.Node, sc *mscope) bound {
 				m.expr(ix.Uidx, sc)
 			}
 		}
-		return base
+		// A subscript or a slice copies part of the value; a field does not.
+		return m.alloc(base, nodeLoc(x.AIndirection.Arg), "the subscript", base)
 	case *pg.Node_CollateClause:
 		return m.expr(x.CollateClause.Arg, sc)
 	case *pg.Node_NamedArgExpr:
@@ -1393,7 +1397,8 @@ func (m *memCheck) jsonAgg(c *pg.JsonAggConstructor, v bound, sc *mscope, what s
 }
 
 func (m *memCheck) accumulate(row bound, sc *mscope, loc int32, what string) {
-	m.heldRows(sc.in, row, RuleAccumulationUnbounded, loc, what)
+	// With grouping sets, every input row goes into one state per set.
+	m.heldRows(sc.in, row.times(float64(sc.sets)), RuleAccumulationUnbounded, loc, what)
 	m.hold(loc, what)
 }
 
@@ -1417,7 +1422,8 @@ func (m *memCheck) aExpr(e *pg.A_Expr, sc *mscope) bound {
 		"-|-", "?#", "?-", "?-|", "?||", "~=", "<^", ">^", "^@":
 		return boolean
 	case "->", "->>", "#>", "#>>", "#-":
-		return l
+		// Part of the left operand, copied.
+		return m.alloc(bound{a: l.a, b: l.b, h: l.h, rec: l.rec}, e.Location, what, l)
 	case "^":
 		c := &call{m: m, fc: &pg.FuncCall{Location: e.Location}, name: what, args: []*pg.Node{e.Lexpr, e.Rexpr}, b: []bound{l, r}}
 		return m.alloc(powerSize(c), e.Location, what, l, r)
@@ -1425,18 +1431,21 @@ func (m *memCheck) aExpr(e *pg.A_Expr, sc *mscope) bound {
 	res := l.plus(r).add(64)
 	switch {
 	case op == "||":
-		res.capped = false
 	case !l.capped || !r.capped:
 		// Not known to be numbers: path + path concatenates, for example.
 	case op == "+" || op == "-" || op == "%":
 		// A sum of numbers has at most one digit more than the larger.
-		res = maxBound(l, r).add(1)
+		res = maxBound(l, r).add(1).number()
 	case op == "*":
 		// A product's digits are the sum of the factors' digits.
-		res = l.plus(r)
+		res = l.plus(r).number()
 	case op == "/":
 		// A quotient keeps at most 1000 digits of scale.
-		res = maxBound(l, r).add(1024)
+		res = maxBound(l, r).add(1024).number()
+	default:
+		// Another operator on two capped values (bit operations on integers,
+		// geometry) gives a value of the same kind.
+		res = res.number()
 	}
 	return m.alloc(res, e.Location, what, l, r)
 }
@@ -1453,7 +1462,7 @@ func (m *memCheck) funcCall(fc *pg.FuncCall, sc *mscope, from bool) (bound, rowB
 	c := &call{m: m, fc: fc, name: name}
 	for _, a := range fc.Args {
 		if na := a.GetNamedArgExpr(); na != nil {
-			if f.positional {
+			if !f.byName {
 				m.deny(RuleValueTooLarge, na.Location, "%s: write its arguments by position, not by name, so that their sizes can be checked", name)
 				return bound{}, oneRow
 			}

@@ -58,15 +58,21 @@ func fixed(n float64) sizeRule {
 	return func(*call) bound { return bound{a: n, capped: true} }
 }
 
+// plus, times and add bound values built from others; the result is not
+// capped (two capped texts concatenated can exceed capBytes): the rules
+// that know their result is a number say so.
 func (x bound) plus(y bound) bound {
-	return bound{a: x.a + y.a, b: x.b + y.b, h: x.h + y.h, capped: x.capped && y.capped, rec: x.rec || y.rec}
+	return bound{a: x.a + y.a, b: x.b + y.b, h: x.h + y.h, rec: x.rec || y.rec}
 }
 
 func (x bound) times(k float64) bound {
-	return bound{a: x.a * k, b: x.b * k, h: x.h * k, capped: x.capped, rec: x.rec}
+	return bound{a: x.a * k, b: x.b * k, h: x.h * k, rec: x.rec}
 }
 
-func (x bound) add(n float64) bound { x.a += n; x.raw = false; return x }
+func (x bound) add(n float64) bound { x.a += n; x.raw, x.capped = false, false; return x }
+
+// number marks a bound as a number's: capped whatever it is made of.
+func (x bound) number() bound { x.capped, x.raw = true, false; return x }
 
 func maxBound(x, y bound) bound {
 	return bound{a: math.Max(x.a, y.a), b: math.Max(x.b, y.b), h: math.Max(x.h, y.h), capped: x.capped && y.capped, rec: x.rec || y.rec, raw: x.raw && y.raw}
@@ -77,7 +83,7 @@ func maxBound(x, y bound) bound {
 func (x bound) fromDB() bool { return x.b > 0 || x.h > 0 }
 
 func sumOf(bs []bound) bound {
-	s := bound{capped: true}
+	var s bound
 	for _, b := range bs {
 		s = s.plus(b)
 	}
@@ -184,11 +190,7 @@ func scaleAll(k, n float64) sizeRule {
 // numeric: a number computed from the arguments: at most k times their digits
 // plus a scale, and never more than capBytes.
 func numeric(k float64) sizeRule {
-	return func(c *call) bound {
-		r := sumOf(c.b).times(k).add(64)
-		r.capped = true
-		return r
-	}
+	return func(c *call) bound { return sumOf(c.b).times(k).add(64).number() }
 }
 
 // numericMax: a number whose size the arguments do not bound usefully
@@ -506,9 +508,7 @@ func percentileDiscSize(c *call) bound {
 func powerSize(c *call) bound {
 	if len(c.args) == 2 {
 		if k, ok := constValue(c.args[1]); ok && k >= 0 && k <= 64 {
-			r := c.arg(0).times(math.Max(k, 1)).add(1024)
-			r.capped = true
-			return r
+			return c.arg(0).times(math.Max(k, 1)).add(1024).number()
 		}
 	}
 	return bound{a: capBytes, capped: true}
@@ -534,6 +534,19 @@ func expSize(c *call) bound {
 		}
 	}
 	return bound{a: capBytes, capped: true}
+}
+
+// bpcharSize: bpchar(x) is a cast; bpchar(x, typmod, explicit) is the length
+// coercion of char(n), which pads to n characters (typmod n + 4).
+func bpcharSize(c *call) bound {
+	if len(c.args) < 2 {
+		return c.arg(0)
+	}
+	n, ok := c.sizeArgument(1, "length")
+	if !ok {
+		return bound{}
+	}
+	return bound{a: 4 * math.Max(n-4, 0)}
 }
 
 // numericCast is numeric(x) written as a call: see castSize.
@@ -832,8 +845,10 @@ func constTime(n *pg.Node) (time.Time, bool) {
 }
 
 // constInterval reads an interval literal ('1 day', interval '4 hours',
-// '1 mon 2 days', '01:30:00') as its shortest length in hours: a month is at
-// least 28 days and a day at least 23 hours.
+// '1 mon 2 days', '01:30:00') as a lower bound of its length in hours.
+// PostgreSQL adds an interval's months, days and time separately; a month is
+// 28 to 31 days and a day 23 to 25 hours (time zone changes), so each field
+// counts at its shortest when positive and its longest when negative.
 func constInterval(n *pg.Node) (float64, bool) {
 	s, ok := constString(n)
 	if !ok {
@@ -843,27 +858,26 @@ func constInterval(n *pg.Node) (float64, bool) {
 	if len(f) == 0 {
 		return 0, false
 	}
-	hours := 0.0
+	var months, days, hours float64
 	for i := 0; i < len(f); i++ {
 		if strings.Contains(f[i], ":") {
-			var h, m, sec float64
 			parts := strings.Split(f[i], ":")
 			if len(parts) < 2 || len(parts) > 3 {
 				return 0, false
 			}
-			var err error
-			if h, err = strconv.ParseFloat(parts[0], 64); err != nil {
-				return 0, false
+			sign := 1.0
+			if strings.HasPrefix(parts[0], "-") {
+				sign, parts[0] = -1, parts[0][1:]
 			}
-			if m, err = strconv.ParseFloat(parts[1], 64); err != nil {
-				return 0, false
-			}
-			if len(parts) == 3 {
-				if sec, err = strconv.ParseFloat(parts[2], 64); err != nil {
+			t := 0.0
+			for j, p := range parts {
+				v, err := strconv.ParseFloat(p, 64)
+				if err != nil || v < 0 {
 					return 0, false
 				}
+				t += v / math.Pow(60, float64(j))
 			}
-			hours += h + m/60 + sec/3600
+			hours += sign * t
 			continue
 		}
 		num, unit := f[i], ""
@@ -877,22 +891,34 @@ func constInterval(n *pg.Node) (float64, bool) {
 		if err != nil {
 			return 0, false
 		}
-		h, ok := unitHours[strings.TrimSuffix(unit, "s")]
+		u, ok := intervalUnits[strings.TrimSuffix(unit, "s")]
 		if !ok {
 			return 0, false
 		}
-		hours += v * h
+		months += v * u.months
+		days += v * u.days
+		hours += v * u.hours
 	}
-	return hours, true
+	lo := func(v, short, long float64) float64 {
+		if v >= 0 {
+			return v * short
+		}
+		return v * long
+	}
+	return lo(months, 28*23, 31*25) + lo(days, 23, 25) + hours, true
 }
 
-// unitHours is the shortest length of each interval unit, in hours.
-var unitHours = map[string]float64{
-	"microsecond": 1.0 / 3.6e9, "millisecond": 1.0 / 3.6e6, "second": 1.0 / 3600, "sec": 1.0 / 3600,
-	"minute": 1.0 / 60, "min": 1.0 / 60, "hour": 1, "h": 1, "hr": 1,
-	"day": 23, "d": 23, "week": 7 * 23, "w": 7 * 23, "month": 28 * 23, "mon": 28 * 23,
-	"year": 365 * 23, "y": 365 * 23, "yr": 365 * 23, "decade": 3650 * 23, "century": 36500 * 23,
-	"millennium": 365000 * 23, "millennia": 365000 * 23, "centurie": 36500 * 23,
+// intervalUnits say which field of an interval each unit adds to, and how much.
+var intervalUnits = map[string]struct{ months, days, hours float64 }{
+	"microsecond": {hours: 1.0 / 3.6e9}, "millisecond": {hours: 1.0 / 3.6e6},
+	"second": {hours: 1.0 / 3600}, "sec": {hours: 1.0 / 3600},
+	"minute": {hours: 1.0 / 60}, "min": {hours: 1.0 / 60},
+	"hour": {hours: 1}, "h": {hours: 1}, "hr": {hours: 1},
+	"day": {days: 1}, "d": {days: 1}, "week": {days: 7}, "w": {days: 7},
+	"month": {months: 1}, "mon": {months: 1},
+	"year": {months: 12}, "y": {months: 12}, "yr": {months: 12},
+	"decade": {months: 120}, "century": {months: 1200}, "centurie": {months: 1200},
+	"millennium": {months: 12000}, "millennia": {months: 12000},
 }
 
 // numberText is the length of the text of a number written as s (digits, a

@@ -107,6 +107,10 @@ func TestConstInterval(t *testing.T) {
 		{"@ 30 minutes", 0.5, true},
 		{"01:30:00", 1.5, true},
 		{"1h", 1, true},
+		{"1 day -22 hours", 1, true},            // a day may be 23 hours
+		{"1 mon -27 days", 28*23 - 27*25, true}, // a month may be 28 days, 27 days may be 675 hours
+		{"2 days -1 day", 23, true},             // days add up before they are applied
+		{"-01:30:00", -1.5, true},
 		{"1 fortnight", 0, false},
 		{"P1D", 0, false},
 	}
