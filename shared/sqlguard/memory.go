@@ -1050,7 +1050,7 @@ func (m *memCheck) rangeFunction(rf *pg.RangeFunction, sc *mscope) ([]mitem, row
 			for _, c := range items[1].GetList().GetItems() {
 				if cd := c.GetColumnDef(); cd != nil {
 					r.names = append(r.names, cd.Colname)
-					r.cols = append(r.cols, v)
+					r.cols = append(r.cols, m.typed(v, cd.TypeName, fc.Location, "column "+cd.Colname))
 				}
 			}
 			continue
@@ -1059,10 +1059,11 @@ func (m *memCheck) rangeFunction(rf *pg.RangeFunction, sc *mscope) ([]mitem, row
 		r.cols = append(r.cols, v)
 		r.star = true // composite results have columns of their own
 	}
+	v := r.out()
 	for _, c := range rf.Coldeflist {
 		if cd := c.GetColumnDef(); cd != nil {
 			r.names = append(r.names, cd.Colname)
-			r.cols = append(r.cols, r.out())
+			r.cols = append(r.cols, m.typed(v, cd.TypeName, cd.Location, "column "+cd.Colname))
 		}
 	}
 	if rf.Ordinality {
@@ -1101,7 +1102,7 @@ func (m *memCheck) xmlTable(t *pg.RangeTableFunc, sc *mscope) ([]mitem, rowBound
 		def := m.expr(tc.Coldefexpr, sc)
 		v := maxBound(m.product(p.add(1), doc, t.Location, "XMLTABLE", "the column's path"), def)
 		r.names = append(r.names, tc.Colname)
-		r.cols = append(r.cols, m.alloc(v, t.Location, "XMLTABLE column "+tc.Colname))
+		r.cols = append(r.cols, m.typed(m.alloc(v, t.Location, "XMLTABLE column "+tc.Colname), tc.TypeName, tc.Location, "XMLTABLE column "+tc.Colname))
 	}
 	r = r.renamed(t.Alias, nil)
 	return []mitem{{aliasName(t.Alias), r}}, r.rows
@@ -1179,6 +1180,28 @@ func (m *memCheck) assignIndirection(rt *pg.ResTarget, sc *mscope) {
 // what it kept (see heldRows), T. It is not counted as a copy of T; only
 // values computed from it are.
 var aggregated = bound{h: 1}
+
+// typed bounds a value converted to a declared type: a column definition
+// list (AS t(a char(1000000)) pads), XMLTABLE's columns, RETURNING and AS
+// clauses.
+func (m *memCheck) typed(v bound, tn *pg.TypeName, loc int32, what string) bound {
+	if tn == nil || len(tn.Names) == 0 {
+		return v
+	}
+	for _, t := range tn.Typmods {
+		m.expr(t, nil)
+	}
+	names := strs(tn.Names)
+	typ := strings.ToLower(names[len(names)-1])
+	return m.alloc(m.castTo(typ, tn, nil, v, loc), loc, what+" as "+typeLabel(typ, len(tn.ArrayBounds) > 0), v)
+}
+
+func outputType(o *pg.JsonOutput) *pg.TypeName {
+	if o == nil {
+		return nil
+	}
+	return o.TypeName
+}
 
 // boolean is the bound of a truth value.
 var boolean = bound{a: 5, capped: true}
@@ -1293,18 +1316,21 @@ func (m *memCheck) expr(n *pg.Node, sc *mscope) bound {
 	case *pg.Node_XmlExpr:
 		return m.xmlExpr(x.XmlExpr, sc)
 	case *pg.Node_XmlSerialize:
-		v := m.expr(x.XmlSerialize.Expr, sc)
-		if x.XmlSerialize.Indent {
-			v = m.product(v, v, x.XmlSerialize.Location, "XMLSERIALIZE ... INDENT", "the document (indenting repeats its depth on every line)")
+		xs := x.XmlSerialize
+		v := m.expr(xs.Expr, sc)
+		if xs.Indent {
+			v = m.product(v, v, xs.Location, "XMLSERIALIZE ... INDENT", "the document (indenting repeats its depth on every line)")
 		}
-		return m.alloc(v, x.XmlSerialize.Location, "XMLSERIALIZE")
+		return m.typed(m.alloc(v, xs.Location, "XMLSERIALIZE"), xs.TypeName, xs.Location, "XMLSERIALIZE")
 	case *pg.Node_JsonObjectConstructor:
-		return m.jsonConstructor(x.JsonObjectConstructor.Exprs, x.JsonObjectConstructor.Location, "JSON_OBJECT", sc)
+		c := x.JsonObjectConstructor
+		return m.typed(m.jsonConstructor(c.Exprs, c.Location, "JSON_OBJECT", sc), outputType(c.Output), c.Location, "JSON_OBJECT")
 	case *pg.Node_JsonArrayConstructor:
-		return m.jsonConstructor(x.JsonArrayConstructor.Exprs, x.JsonArrayConstructor.Location, "JSON_ARRAY", sc)
+		c := x.JsonArrayConstructor
+		return m.typed(m.jsonConstructor(c.Exprs, c.Location, "JSON_ARRAY", sc), outputType(c.Output), c.Location, "JSON_ARRAY")
 	case *pg.Node_JsonArrayQueryConstructor:
 		q := x.JsonArrayQueryConstructor
-		return m.array(q.Query.GetSelectStmt(), sc, q.Location, "JSON_ARRAY(subquery)")
+		return m.typed(m.array(q.Query.GetSelectStmt(), sc, q.Location, "JSON_ARRAY(subquery)"), outputType(q.Output), q.Location, "JSON_ARRAY(subquery)")
 	case *pg.Node_JsonObjectAgg:
 		a := x.JsonObjectAgg
 		v := m.expr(a.Arg.GetKey(), sc).plus(m.jsonValue(a.Arg.GetValue(), sc))
@@ -1393,6 +1419,9 @@ func (m *memCheck) jsonAgg(c *pg.JsonAggConstructor, v bound, sc *mscope, what s
 		}
 	}
 	m.accumulate(v.add(64), sc, loc, what)
+	if c != nil {
+		return m.typed(aggregated, outputType(c.Output), loc, what)
+	}
 	return aggregated
 }
 

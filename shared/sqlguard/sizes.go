@@ -470,8 +470,41 @@ func jsonbPathSize(c *call) bound {
 		t := c.arg(0)
 		return c.product(t, t, "the target (** repeats every nested item)")
 	}
+	if jsonPathComputes(path) {
+		// Arithmetic and conversions make a number of each item: each up to
+		// the numeric maximum (or the numbers written in the path).
+		return c.product(c.arg(0).add(1), c.arg(1).add(capBytes), "the target (the path computes a number for each item)")
+	}
 	k := 1 + float64(strings.Count(path, ",")) + 3*float64(strings.Count(strings.ToLower(path), "keyvalue")) + float64(strings.Count(strings.ToLower(path), " to "))
 	return c.arg(0).times(k).plus(c.arg(1)).add(16)
+}
+
+// jsonPathComputes reports a JSON path that computes numbers: arithmetic
+// (+ - * / %, which can multiply by 1e131071) or a conversion of text to a
+// number (.number(), .decimal()). Wildcards ([*], .*), other item methods and
+// comparisons inside filters do not.
+func jsonPathComputes(path string) bool {
+	var b strings.Builder
+	inString := false
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		switch {
+		case c == '"' && (i == 0 || path[i-1] != '\\'):
+			inString = !inString
+		case !inString:
+			b.WriteByte(c)
+		}
+	}
+	p := strings.NewReplacer("[*]", "", ".*", "", " ", "").Replace(strings.ToLower(b.String()))
+	if strings.ContainsAny(p, "+-*/%") {
+		return true
+	}
+	for _, m := range []string{".number(", ".decimal("} {
+		if strings.Contains(p, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // ts_headline([config,] document, query [, options]): each word of the
@@ -994,7 +1027,9 @@ var numericTypes = map[string]bool{
 	"numeric": true, "decimal": true, "jsonb": true, "numrange": true, "nummultirange": true, "jsonpath": true,
 }
 
-// castTo bounds `arg::typ`, arg's bound being x.
+// castTo bounds `arg::typ`, arg's bound being x. arg is nil for a value a
+// function read from its input (a column definition list, XMLTABLE's
+// columns), which counts like a column: its numbers are what was written.
 func (m *memCheck) castTo(typ string, tn *pg.TypeName, arg *pg.Node, x bound, loc int32) bound {
 	array := tn != nil && len(tn.ArrayBounds) > 0
 	if strings.HasPrefix(typ, "_") {
@@ -1030,7 +1065,7 @@ func (m *memCheck) castTo(typ string, tn *pg.TypeName, arg *pg.Node, x bound, lo
 			// characters of the text it is read from.
 			factor = 64
 		}
-		if literal || isColumnRef(arg) || jsonSource(arg) || !numericTypes[typ] {
+		if arg == nil || literal || isColumnRef(arg) || jsonSource(arg) || !numericTypes[typ] {
 			// A literal's bound already counts its numbers at full length;
 			// a column holds what is stored.
 			return x.times(factor).add(16)
