@@ -480,11 +480,14 @@ func (m *memCheck) array(s *pg.SelectStmt, sc *mscope, loc int32, what string) b
 // selectLevel bounds a plain SELECT: FROM, WHERE, GROUP BY, HAVING, WINDOW,
 // the select list and DISTINCT.
 func (m *memCheck) selectLevel(s *pg.SelectStmt, sc *mscope) *rel {
+	var entries [][]mitem
+	var counts []rowBound
 	for _, f := range s.FromClause {
-		items, rows := m.fromItem(f, sc)
+		items, r := m.fromItem(f, sc)
 		sc.items = append(sc.items, items...)
-		sc.in = sc.in.times(rows)
+		entries, counts = append(entries, items), append(counts, r)
 	}
+	sc.in = keyedRows(entries, counts, s.WhereClause)
 	m.expr(s.WhereClause, sc)
 	sc.sets = 1
 	if len(s.GroupClause) > 0 {
@@ -935,17 +938,26 @@ func joinRows(j *pg.JoinExpr, left, right []mitem, lr, rr rowBound) rowBound {
 // keyed reports whether the join condition fixes every column of a key of
 // side, a single stored table, to a column of other (key = column, ANDed).
 func keyed(j *pg.JoinExpr, side, other []mitem) bool {
-	if len(side) != 1 || side[0].rel.table == nil || j.IsNatural {
+	if len(side) != 1 || j.IsNatural {
 		return false
 	}
-	it := side[0]
+	return keyFixed(j.Quals, strs(j.UsingClause), side[0], other)
+}
+
+// keyFixed reports whether cond (its top-level ANDs) and a USING list fix
+// every column of a key of it, a stored table, each to a constant or a column
+// of other: then each row of other matches at most one row of it.
+func keyFixed(cond *pg.Node, using []string, it mitem, other []mitem) bool {
+	if it.rel.table == nil {
+		return false
+	}
 	fixed := map[string]bool{}
-	for _, u := range strs(j.UsingClause) {
+	for _, u := range using {
 		if resolvesIn(other, []string{u}) {
 			fixed[u] = true
 		}
 	}
-	for _, c := range conjuncts(j.Quals) {
+	for _, c := range conjuncts(cond) {
 		e := c.GetAExpr()
 		if e == nil || e.Kind != pg.A_Expr_Kind_AEXPR_OP || len(e.Name) != 1 || e.Name[0].GetString_().GetSval() != "=" {
 			continue
@@ -966,6 +978,42 @@ func keyed(j *pg.JoinExpr, side, other []mitem) bool {
 		}
 	}
 	return false
+}
+
+// keyedRows bounds the rows of a comma-separated FROM list with its WHERE
+// clause: a table whose key WHERE fixes to constants or columns of the other
+// entries still counted matches at most one row per combination of them, so
+// it is not counted. Entries are dropped one at a time, each determined by
+// entries still counted then, so no two can vouch for each other.
+func keyedRows(entries [][]mitem, rows []rowBound, where *pg.Node) rowBound {
+	counted := make([]bool, len(entries))
+	for i := range counted {
+		counted[i] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for i, e := range entries {
+			if !counted[i] || len(e) != 1 {
+				continue
+			}
+			var others []mitem
+			for j, o := range entries {
+				if j != i && counted[j] {
+					others = append(others, o...)
+				}
+			}
+			if keyFixed(where, nil, e[0], others) {
+				counted[i], changed = false, true
+			}
+		}
+	}
+	total := oneRow
+	for i, r := range rows {
+		if counted[i] {
+			total = total.times(r)
+		}
+	}
+	return total
 }
 
 // conjuncts splits a condition at its top-level ANDs.
@@ -1001,11 +1049,15 @@ func columnOf(n *pg.Node, it mitem) (string, bool) {
 	return "", false
 }
 
-// readsOnly reports whether n is a plain column of the items of other, never
-// of the keyed item. Anything else (a function, a cast, a collation, a
+// readsOnly reports whether n is a constant or a plain column of the items of
+// other, never of the keyed item. Anything else (a function, a cast, a collation, a
 // subquery) could make one row equal several keys: random(), a float cast of
 // large integers, a case-insensitive collation.
 func readsOnly(n *pg.Node, other []mitem, keyed mitem) bool {
+	if c := n.GetAConst(); c != nil && !c.Isnull {
+		// One constant: one key.
+		return true
+	}
 	cr := n.GetColumnRef()
 	if cr == nil || isStar(cr) {
 		return false
