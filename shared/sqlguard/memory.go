@@ -837,12 +837,16 @@ func (m *memCheck) cte(cte *pg.CommonTableExpr, recursive bool, sc *mscope) {
 	sc.ctes[cte.Ctename] = final
 }
 
+const fromItemAreas = 3
+
 // fromItem bounds one FROM item: the items it makes visible and its rows.
 func (m *memCheck) fromItem(n *pg.Node, sc *mscope) ([]mitem, rowBound) {
 	if m.fail != nil || n == nil {
 		return nil, oneRow
 	}
-	m.areas += 2
+	// A join can sort both its inputs and materialise one: three work areas
+	// for each item it joins (a join of joins sorts their results too).
+	m.areas += fromItemAreas
 	switch x := n.Node.(type) {
 	case *pg.Node_RangeVar:
 		rv := x.RangeVar
@@ -880,12 +884,12 @@ func (m *memCheck) fromItem(n *pg.Node, sc *mscope) ([]mitem, rowBound) {
 			m.expr(a, sc)
 		}
 		m.expr(ts.Repeatable, sc)
-		m.areas -= 2
+		m.areas -= fromItemAreas
 		return m.fromItem(ts.Relation, sc)
 	case *pg.Node_RangeTableFunc:
 		return m.xmlTable(x.RangeTableFunc, sc)
 	case *pg.Node_JoinExpr:
-		m.areas -= 2
+		m.areas -= fromItemAreas
 		j := x.JoinExpr
 		left, lr := m.fromItem(j.Larg, sc)
 		right, rr := m.fromItem(j.Rarg, sc)
