@@ -147,7 +147,9 @@
 // policy's max_rows rows per statement, each audited with its before-image.
 // What the planner keeps beyond these rules would need a misestimated hash
 // join, which enable_hashjoin off removes, or a hashed subquery, which
-// subquery_unbounded bounds.
+// subquery_unbounded bounds. The bound is linear in R: an aggregate over a
+// table of ten million rows can keep gigabytes, because the guard does not
+// know table sizes (Catalog has none).
 //
 // # Known limits
 //
