@@ -6,6 +6,7 @@ package terraform_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,6 +24,7 @@ func TestCloudSQL(t *testing.T) {
 		t.Fatalf("want a primary and a read replica (google_sql_database_instance), got %d instances", len(instances))
 	}
 	replicas := 0
+	var tempLimits []string
 	for _, inst := range instances {
 		name := blockName(inst)
 		isReplica := attr(inst, "master_instance_name") != nil
@@ -60,6 +62,12 @@ func TestCloudSQL(t *testing.T) {
 			if _, ok := flags["pgaudit.log"]; !ok {
 				t.Errorf("%s: database flag pgaudit.log is not set; pgAudit would log nothing", name)
 			}
+			// temp_file_limit bounds the temporary disk one statement can use (SQLSTATE
+			// 53400 past it). Cloud SQL accepts it only as an instance flag, in kB.
+			if kb, err := strconv.Atoi(strings.Trim(flags["temp_file_limit"], `"`)); err != nil || kb < 1<<20 || kb > 4<<20 {
+				t.Errorf("%s: database flag temp_file_limit want = a literal between 1048576 and 4194304 kB (1-4 GiB), got = %s", name, flags["temp_file_limit"])
+			}
+			tempLimits = append(tempLimits, flags["temp_file_limit"])
 			if !literalBool(attr(inst, "deletion_protection")) {
 				t.Errorf("%s: deletion_protection want = true (Terraform-side protection)", name)
 			}
@@ -82,6 +90,9 @@ func TestCloudSQL(t *testing.T) {
 	}
 	if replicas != 1 {
 		t.Errorf("want exactly 1 read replica (an instance with master_instance_name), got %d", replicas)
+	}
+	if slices.Sort(tempLimits); len(slices.Compact(tempLimits)) != 1 {
+		t.Errorf("want the same temp_file_limit on the primary and the replica (reads run on either), got = %v", tempLimits)
 	}
 }
 

@@ -60,5 +60,15 @@ resource "google_sql_database_instance" "replica" {
       name  = "log_disconnections"
       value = "on"
     }
+
+    # At most 1 GiB (the value is in kB) of temporary files per backend: a developer's
+    # statement that sorts or materialises more is cancelled with SQLSTATE 53400 instead of
+    # filling the disk. PostgreSQL allows only a superuser to set it per role, which Cloud
+    # SQL does not give, so it is an instance flag and applies to every session. Reads run
+    # here when the replica is configured, so it needs the same limit.
+    database_flags {
+      name  = "temp_file_limit"
+      value = "1048576"
+    }
   }
 }

@@ -97,6 +97,15 @@ resource "google_sql_database_instance" "primary" {
       name  = "log_disconnections"
       value = "on"
     }
+
+    # At most 1 GiB (the value is in kB) of temporary files per backend: a developer's
+    # statement that sorts or materialises more is cancelled with SQLSTATE 53400 instead of
+    # filling the disk. PostgreSQL allows only a superuser to set it per role, which Cloud
+    # SQL does not give, so it is an instance flag and applies to every session.
+    database_flags {
+      name  = "temp_file_limit"
+      value = "1048576"
+    }
   }
 
   depends_on = [google_service_networking_connection.private_services]

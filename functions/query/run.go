@@ -563,6 +563,16 @@ func dbError(err error) error {
 			e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "lock_timeout", "the statement waited too long for a lock and was cancelled"
 		case pgErr.Code == "AL001":
 			e.Status, e.Code, e.Message = http.StatusForbidden, "row_limit_exceeded", pgErr.Message+". Nothing was changed"
+		case pgErr.Code == "53400" && strings.Contains(pgErr.Message, "temp_file_limit"):
+			// The message names the limit and nothing else.
+			e.Code, e.Message = "temp_file_limit", "the statement needed more temporary disk than one statement may use and was stopped ("+pgErr.Message+"); filter or aggregate earlier, or sort fewer rows"
+			e.Position = 0
+		case pgErr.Code == "53200":
+			e.Status, e.Code, e.Message = http.StatusServiceUnavailable, "out_of_memory", "the database ran out of memory for this statement and stopped it (SQLSTATE 53200); nothing was changed"
+			e.Position = 0
+		case strings.HasPrefix(pgErr.Code, "54"):
+			e.Code, e.Message = "limit_exceeded", fmt.Sprintf("the statement went past one of PostgreSQL's size limits (SQLSTATE %s) and was stopped; its message is withheld", pgErr.Code)
+			e.Position = 0
 		case pgErr.Code == "42501" || pgErr.Code == "25006":
 			e.Status, e.Code, e.Message = http.StatusForbidden, "database_refused", "the database refused: "+pgErr.Message
 		case strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08"):

@@ -84,8 +84,9 @@ pg_start() {
 		port=$(sed -n 4p "$dir/data/postmaster.pid")
 	else
 		port=$(pg_free_port "$port")
+		# temp_file_limit is terraform/sql.tf's database flag, so statements meet the same limit here.
 		pg_run_as "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null || {
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c temp_file_limit=1048576" >/dev/null || {
 			tail -20 "$dir/postgres.log" >&2
 			return 1
 		}

@@ -197,9 +197,38 @@ func (m *migration) run(opts Options) error {
 			if err := m.exec(fmt.Sprintf(`GRANT %s TO %s`, ident(r.Group(g)), ident(login))); err != nil {
 				return err
 			}
+			if g != GroupQuery {
+				continue
+			}
+			for _, s := range QuerySettings {
+				if err := m.exec(fmt.Sprintf(`ALTER ROLE %s SET %s = %s`, ident(login), s.Name, literal(s.Value))); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// A Setting is one server parameter and its value.
+type Setting struct{ Name, Value string }
+
+// QuerySettings are set on the query function's logins (ALTER ROLE ... SET), so
+// every developer statement runs with them: PostgreSQL applies them when the login
+// connects, SET ROLE to a developer's role does not change them, DISCARD ALL returns
+// to them, and the guard refuses SET and set_config. With shared/sqlguard's memory
+// rules they bound what one statement can make a backend hold: each sort, hash
+// aggregate or tuple store spills past work_mem; a hash join could not (its inner rows
+// stay in memory when they share one key), so the planner uses merge and nested-loop
+// joins instead; parallel workers would each get their own work_mem; JIT compiles code
+// in the backend. temp_file_limit can only be set by a superuser, so it is a Cloud SQL
+// database flag (terraform/sql.tf) instead.
+var QuerySettings = []Setting{
+	{"work_mem", "4MB"},
+	{"hash_mem_multiplier", "1"},
+	{"enable_hashjoin", "off"},
+	{"max_parallel_workers_per_gather", "0"},
+	{"jit", "off"},
 }
 
 // ensureRole creates role if it is missing and (re)asserts its attributes.
@@ -311,6 +340,21 @@ func (m *migration) table(t *policy.Table) error {
 		}
 	}
 	qt := ident("public", t.Name)
+	// Reverts find rows by the primary key, and the SQL guard's memory rules count a join
+	// on it as matching at most one row: a unique index on some of its columns must say so.
+	var unique bool
+	if err := m.tx.QueryRow(m.ctx, `
+		SELECT EXISTS (
+		  SELECT 1 FROM pg_index i
+		   WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+		     AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+		                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		                        AND a.attname <> ALL ($2::text[])))`, qt, t.PrimaryKey).Scan(&unique); err != nil {
+		return fmt.Errorf("checking the primary key: %w", err)
+	}
+	if !unique {
+		return fmt.Errorf("primary_key %v is not unique: no unique index or constraint of public.%s uses only these columns", t.PrimaryKey, t.Name)
+	}
 
 	capRoles := []string{}
 	if len(t.Masked) > 0 {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/dbtest"
+	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/policy"
 )
 
 func TestMain(m *testing.M) {
@@ -47,6 +50,30 @@ func asDeveloper(t *testing.T, d *dbtest.DB, email string, fn func(tx pgx.Tx) er
 		t.Fatal(err)
 	}
 	return fn(tx)
+}
+
+// TestPrimaryKeyMustBeUnique: the SQL guard's memory rules count a join on a table's
+// primary_key as matching one row, so a policy naming a column that is not unique is
+// refused.
+func TestPrimaryKeyMustBeUnique(t *testing.T) {
+	d := dbtest.New(t)
+	doc := strings.Replace(string(demo.Policy), "users:\n    primary_key: [id]", "users:\n    primary_key: [country]", 1)
+	if doc == string(demo.Policy) {
+		t.Fatal("the demo policy has no users primary_key to replace")
+	}
+	pol, err := policy.Load([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), d.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	err = migrate.Apply(t.Context(), conn, pol, migrate.Options{Prefix: d.Roles.Prefix})
+	if err == nil || !strings.Contains(err.Error(), "primary_key [country] is not unique") {
+		t.Errorf("when users' primary_key is country, want Apply to fail naming it, got = %v", err)
+	}
 }
 
 func TestApplyTwiceIsIdempotent(t *testing.T) {

@@ -11,7 +11,7 @@ func (p *Policy) Catalog(columns map[string][]string) sqlguard.Catalog {
 	var c sqlguard.Catalog
 	for _, name := range p.TableNames() {
 		t := p.Tables[name]
-		st := sqlguard.Table{Name: name, Columns: columns[name], Sensitive: t.SensitiveColumns()}
+		st := sqlguard.Table{Name: name, Columns: columns[name], Sensitive: t.SensitiveColumns(), Keys: [][]string{t.PrimaryKey}}
 		if t.Write != nil {
 			st.WritableColumns = t.Write.Columns
 		}

@@ -83,7 +83,9 @@
 //	| parameter_not_allowed        | $n placeholders                                                         |
 //	| function_not_allowed         | functions outside functions.go, other schemas, CURRENT_USER & co.,      |
 //	|                              | OPERATOR(schema.op), TABLESAMPLE methods other than SYSTEM/BERNOULLI    |
-//	| cast_not_allowed             | reg* types (regclass, ...) and types outside pg_catalog, anywhere       |
+//	| cast_not_allowed             | types whose input reads the catalogs (reg*, aclitem), hash-only types   |
+//	|                              | (xid, cid) and types outside pg_catalog, anywhere; pg_typeof compared   |
+//	|                              | with a string; text search configurations other than the built-in ones  |
 //	| relation_not_allowed         | a relation that is neither a catalog table nor a CTE in scope           |
 //	| system_catalog               | pg_* relations, pg_catalog.*, information_schema.*                      |
 //	| schema_not_allowed           | schema- or database-qualified relations and columns                     |
@@ -98,11 +100,56 @@
 //	| write_column_not_allowed     | INSERT columns or SET targets outside WritableColumns                   |
 //	| insert_columns_required      | INSERT without a column list                                            |
 //	| on_conflict_update           | INSERT ... ON CONFLICT DO UPDATE                                        |
+//	| value_too_large              | a value that could exceed 1 MiB plus 64× the largest stored row (repeat,|
+//	|                              | lpad, format widths, nested replace, jsonb_pretty, 1e131071, char(n)),  |
+//	|                              | a size argument that is not a constant, too much per row                |
+//	| accumulation_unbounded       | array_agg, string_agg, json*_agg, range_agg, JSON_ARRAYAGG, ARRAY(...)  |
+//	|                              | over more than one table's rows or 10,000 constant rows, or too-large  |
+//	|                              | rows; more than 16 of them and hashed subqueries                        |
+//	| subquery_unbounded           | IN, NOT IN, ANY, ALL, EXISTS subqueries and INTERSECT/EXCEPT operands   |
+//	|                              | over joins, set-returning functions of data or recursive queries        |
+//	| recursive_growth             | WITH RECURSIVE with UNION (not ALL), SEARCH, CYCLE, or a recursive part |
+//	|                              | that makes its own values longer                                        |
+//	| memory_budget                | more than 32 sorts, hashes and materialisations (work areas)            |
 //	| internal_error               | a failure inside the guard (a recovered panic); fail closed             |
 //
 // When several rules apply, the first one met is reported: input checks,
 // then the statement type, then the tree in walk order (FROM before the
 // select list).
+//
+// # Memory and temporary disk
+//
+// A statement that passes every rule above is also sized (memory.go,
+// sizes.go): PostgreSQL bounds sorts, hash aggregates and tuple stores by
+// work_mem and spills them to temporary files, but not the values a statement
+// builds, the aggregates that keep every input, the hash tables it sizes by
+// its (misleadable) estimates, or the number of work areas. Every allowlisted
+// function has a size class in functions.go; a function without one is
+// refused. With the settings the query function's login runs with (work_mem
+// 4MB, hash_mem_multiplier 1, enable_hashjoin off, no parallel workers, no
+// JIT: shared/migrate.QuerySettings) and temp_file_limit (a Cloud SQL flag),
+// one statement can make a backend hold at most MemoryBound: with U the
+// longest stored row written as JSON and R the rows of the largest table,
+//
+//   - MaxWorkAreas (32) × work_mem in sorts, hashes and tuple stores, which
+//     spill to at most temp_file_limit (1 GiB) of temporary files;
+//   - in the rows its accumulating aggregates and hashed subqueries keep (at
+//     most MaxHeld, 16, of them): at most 4 times the rows of one table, or
+//     10,000 rows the statement fixes, all of them together keeping per row
+//     at most MaxHeldRowBytes (128 bytes) plus MaxHeldRowFactor (2) × U: K =
+//     R × (128 + 2U), held as states (2K), results (K) and at most
+//     MaxAggregateCopies (2) values computed from them;
+//   - per row, MaxRowBytes (4 MiB) plus MaxRowFactor (512) × U in values.
+//
+// On the demo data (R = 60,000, U = 273 bytes) that is 357 MiB; the worst
+// statements the tests found used 65 MiB. U and R are the terms a developer
+// does not choose: a read cannot grow them, and a write grant adds at most the
+// policy's max_rows rows per statement, each audited with its before-image.
+// What the planner keeps beyond these rules would need a misestimated hash
+// join, which enable_hashjoin off removes, or a hashed subquery, which
+// subquery_unbounded bounds. The bound is linear in R: an aggregate over a
+// table of ten million rows can keep gigabytes, because the guard does not
+// know table sizes (Catalog has none).
 //
 // # Known limits
 //

@@ -1,5 +1,7 @@
 package sqlguard
 
+import "strings"
+
 // This file is the reviewed function allowlist.
 //
 // Review principle: a function is allowed only if
@@ -26,121 +28,262 @@ package sqlguard
 // is refused because it changes that state for later requests on the
 // connection.
 
-var allowedFunctionGroups = [][]string{
-	// Aggregates.
-	{
-		"count", "sum", "avg", "min", "max", "any_value",
-		"stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
-		"corr", "covar_pop", "covar_samp",
-		"regr_avgx", "regr_avgy", "regr_count", "regr_intercept", "regr_r2",
-		"regr_slope", "regr_sxx", "regr_sxy", "regr_syy",
-		"percentile_cont", "percentile_disc", "mode",
-		"bool_and", "bool_or", "every", "bit_and", "bit_or", "bit_xor",
-		"string_agg", "array_agg", "json_agg", "jsonb_agg", "json_agg_strict", "jsonb_agg_strict",
-		"json_object_agg", "jsonb_object_agg", "json_object_agg_strict", "jsonb_object_agg_strict",
-		"json_object_agg_unique", "jsonb_object_agg_unique",
-		"json_object_agg_unique_strict", "jsonb_object_agg_unique_strict",
-		"range_agg", "range_intersect_agg",
-	},
+// A fnKind says how a function treats rows.
+type fnKind uint8
+
+const (
+	scalarFn     fnKind = iota
+	aggregateFn         // many rows in, one value out, in constant space or a spilling sort
+	accumulateFn        // many rows in, one value out, every input kept in memory
+	windowFn            // a window function (row_number, lag, ...)
+	setFn               // one call returns rows
+)
+
+// A fn is one allowlisted function with its size class: how large its result
+// can be given its arguments (sizes.go). The memory rules refuse a function
+// without one, so a function added here without thinking about its size fails
+// closed.
+type fn struct {
+	name string
+	kind fnKind
+	size sizeRule
+	rows rowRule  // setFn: how many rows one call returns
+	held sizeRule // accumulateFn: what one input row adds
+	// byName: named arguments are allowed. Size rules read arguments by
+	// position, so only functions whose size does not depend on them allow
+	// them (fixedFn).
+	byName bool
+}
+
+func scalar(name string, size sizeRule) fn { return fn{name: name, size: size} }
+
+// sized is a scalar whose size rule reads particular arguments.
+func sized(name string, size sizeRule) fn { return fn{name: name, size: size} }
+
+// fixedFns are scalars whose result has a fixed size, whatever their
+// arguments: they may be called with named arguments (make_interval(days => 1)).
+func fixedFns(n float64, names ...string) []fn {
+	out := scalars(fixed(n), names...)
+	for i := range out {
+		out[i].byName = true
+	}
+	return out
+}
+
+func agg(name string, size sizeRule) fn { return fn{name: name, kind: aggregateFn, size: size} }
+
+func accum(name string, held sizeRule) fn {
+	return fn{name: name, kind: accumulateFn, held: held, size: func(*call) bound { return bound{h: 1} }}
+}
+
+func win(name string, size sizeRule) fn { return fn{name: name, kind: windowFn, size: size} }
+
+func srf(name string, size sizeRule, rows rowRule) fn {
+	return fn{name: name, kind: setFn, size: size, rows: rows}
+}
+
+func scalars(size sizeRule, names ...string) []fn {
+	out := make([]fn, len(names))
+	for i, n := range names {
+		out[i] = scalar(n, size)
+	}
+	return out
+}
+
+func aggs(size sizeRule, names ...string) []fn {
+	out := make([]fn, len(names))
+	for i, n := range names {
+		out[i] = agg(n, size)
+	}
+	return out
+}
+
+func group(parts ...[]fn) []fn {
+	var out []fn
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+var allowedFunctionGroups = [][]fn{
+	// Aggregates. Those that keep every input (string_agg, array_agg, the
+	// json ones, range_agg) are accumulators: see memory.go.
+	group(
+		[]fn{agg("count", fixed(20))},
+		aggs(numeric(1), "sum", "avg"),
+		aggs(same(0), "min", "max", "any_value", "bit_and", "bit_or", "bit_xor", "range_intersect_agg"),
+		aggs(numeric(2), "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp"),
+		aggs(fixed(32), "corr", "covar_pop", "covar_samp",
+			"regr_avgx", "regr_avgy", "regr_count", "regr_intercept", "regr_r2",
+			"regr_slope", "regr_sxx", "regr_sxy", "regr_syy", "bool_and", "bool_or", "every"),
+		[]fn{
+			// WITHIN GROUP (ORDER BY x): they sort, in a work area that spills.
+			agg("percentile_cont", scaleArg(0, 64, 128)),
+			agg("percentile_disc", percentileDiscSize),
+			agg("mode", func(c *call) bound { return maxOf(c.order) }),
+			accum("string_agg", heldSame), accum("array_agg", heldSame),
+			accum("json_agg", heldJSON), accum("jsonb_agg", heldJSONB),
+			accum("json_agg_strict", heldJSON), accum("jsonb_agg_strict", heldJSONB),
+			accum("json_object_agg", heldJSON), accum("jsonb_object_agg", heldJSONB),
+			accum("json_object_agg_strict", heldJSON), accum("jsonb_object_agg_strict", heldJSONB),
+			accum("json_object_agg_unique", heldJSON), accum("jsonb_object_agg_unique", heldJSONB),
+			accum("json_object_agg_unique_strict", heldJSON), accum("jsonb_object_agg_unique_strict", heldJSONB),
+			accum("range_agg", heldSame),
+		},
+	),
 	// Window functions.
 	{
-		"row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile",
-		"lag", "lead", "first_value", "last_value", "nth_value",
+		win("row_number", fixed(20)), win("rank", fixed(20)), win("dense_rank", fixed(20)),
+		win("percent_rank", fixed(32)), win("cume_dist", fixed(32)), win("ntile", fixed(20)),
+		win("lag", func(c *call) bound { return maxBound(c.arg(0), c.arg(2)) }),
+		win("lead", func(c *call) bound { return maxBound(c.arg(0), c.arg(2)) }),
+		win("first_value", same(0)), win("last_value", same(0)), win("nth_value", same(0)),
 	},
 	// Numbers. (GREATEST, LEAST, COALESCE and NULLIF are parse-tree nodes, not calls.)
-	{
-		"abs", "round", "trunc", "ceil", "ceiling", "floor", "mod", "div",
-		"power", "pow", "sqrt", "cbrt", "exp", "ln", "log", "log10", "sign",
-		"gcd", "lcm", "factorial", "pi", "degrees", "radians",
-		"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sind", "cosd", "tand",
-		"width_bucket", "scale", "min_scale", "trim_scale", "to_hex",
-		"random", // volatile, see the file comment
-		"num_nulls", "num_nonnulls",
-	},
+	group(
+		scalars(numeric(1), "abs", "round", "trunc", "ceil", "ceiling", "floor", "mod", "div",
+			"sqrt", "cbrt", "ln", "log", "log10", "sign", "gcd", "lcm", "trim_scale"),
+		[]fn{sized("power", powerSize), sized("pow", powerSize), sized("exp", expSize), sized("factorial", factorialSize)},
+		scalars(fixed(32), "pi", "degrees", "radians",
+			"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sind", "cosd", "tand",
+			"width_bucket", "scale", "min_scale", "to_hex",
+			"random", // volatile, see the file comment
+			"num_nulls", "num_nonnulls"),
+	),
 	// Strings. like_escape and similar_to_escape are what LIKE ... ESCAPE and
 	// SIMILAR TO call; btrim/ltrim/rtrim/substring/position/overlay are what
 	// the TRIM/SUBSTRING/POSITION/OVERLAY syntax calls.
-	{
-		"length", "char_length", "character_length", "octet_length", "bit_length",
-		"lower", "upper", "initcap", "btrim", "ltrim", "rtrim",
-		"substr", "substring", "left", "right", "position", "strpos", "overlay",
-		"replace", "translate", "concat", "concat_ws", "split_part", "reverse",
-		"repeat", "lpad", "rpad", "chr", "ascii", "starts_with",
-		"format", "quote_ident", "quote_literal", "quote_nullable",
-		"md5", "sha224", "sha256", "sha384", "sha512", "encode", "decode",
-		"convert_from", "convert_to", "normalize", "is_normalized", "unistr",
-		"string_to_array", "string_to_table", "array_to_string",
-		"regexp_match", "regexp_matches", "regexp_replace", "regexp_split_to_array",
-		"regexp_split_to_table", "regexp_count", "regexp_instr", "regexp_like", "regexp_substr",
-		"like_escape", "similar_to_escape",
-		"to_char", "to_number",
-	},
+	group(
+		scalars(fixed(20), "length", "char_length", "character_length", "octet_length", "bit_length",
+			"position", "strpos", "ascii", "starts_with", "is_normalized",
+			"regexp_count", "regexp_instr", "regexp_like"),
+		// Case mapping can turn a 2-byte letter into a 3-byte one.
+		scalars(scaleArg(0, 2, 0), "lower", "upper", "initcap"),
+		scalars(same(0), "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right",
+			"split_part", "reverse", "unistr", "regexp_substr"),
+		[]fn{
+			scalar("overlay", scaleAll(1, 0)),
+			sized("replace", replaceSize),
+			scalar("translate", scaleArg(0, 4, 0)), // a one-byte character may become four
+			scalar("concat", scaleAll(1, 0)),
+			sized("concat_ws", concatWsSize),
+			sized("repeat", repeatSize), sized("lpad", padSize), sized("rpad", padSize),
+			scalar("chr", fixed(4)),
+			sized("format", formatSize),
+			scalar("quote_ident", scaleArg(0, 2, 4)), scalar("quote_literal", scaleArg(0, 2, 4)),
+			scalar("quote_nullable", scaleArg(0, 2, 4)),
+			scalar("md5", fixed(32)), scalar("sha224", fixed(130)), scalar("sha256", fixed(130)),
+			scalar("sha384", fixed(130)), scalar("sha512", fixed(130)),
+			scalar("encode", scaleArg(0, 4, 4)), // escape format: \ooo per byte
+			scalar("decode", scaleArg(0, 2, 2)),
+			scalar("convert_from", scaleArg(0, 4, 0)), scalar("convert_to", scaleArg(0, 8, 2)),
+			scalar("normalize", scaleArg(0, 18, 0)), // NFKD of U+FDFA is 18 characters
+			scalar("string_to_array", scaleArg(0, 9, 8)),
+			srf("string_to_table", same(0), rowsFromValue(0)),
+			sized("array_to_string", arrayToStringSize),
+			sized("regexp_match", regexpMatchSize),
+			srf("regexp_matches", regexpMatchSize, rowsFromValue(0)),
+			sized("regexp_replace", regexpReplaceSize),
+			scalar("regexp_split_to_array", scaleArg(0, 9, 8)),
+			srf("regexp_split_to_table", same(0), rowsFromValue(0)),
+			scalar("like_escape", scaleArg(0, 2, 8)),
+			scalar("similar_to_escape", scaleArg(0, 3, 16)),
+			sized("to_char", toCharSize),
+			scalar("to_number", numeric(1)),
+		},
+	),
 	// Dates and times. timezone is AT TIME ZONE; overlaps is OVERLAPS;
 	// extract and date_part are EXTRACT. The clock readers are volatile or
 	// stable but read nothing but the clock.
-	{
+	fixedFns(64,
 		"now", "clock_timestamp", "statement_timestamp", "transaction_timestamp", "timeofday",
 		"date_trunc", "date_part", "extract", "date_bin", "age",
 		"make_date", "make_time", "make_timestamp", "make_timestamptz", "make_interval",
 		"justify_days", "justify_hours", "justify_interval",
 		"to_date", "to_timestamp", "isfinite", "timezone", "overlaps",
 		"date_add", "date_subtract",
-	},
+	),
 	// Type-name casts written as calls, e.g. date(x), numeric(x), text(x).
-	{
-		"date", "text", "numeric", "int2", "int4", "int8", "float4", "float8",
-		"bool", "varchar", "bpchar", "interval", "timestamptz",
-	},
-	// JSON and JSONB.
-	{
-		"to_json", "to_jsonb", "row_to_json", "array_to_json",
-		"json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
-		"json_object", "jsonb_object",
-		"json_each", "jsonb_each", "json_each_text", "jsonb_each_text",
-		"json_array_elements", "jsonb_array_elements",
-		"json_array_elements_text", "jsonb_array_elements_text",
-		"json_array_length", "jsonb_array_length",
-		"json_object_keys", "jsonb_object_keys",
-		"json_extract_path", "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text",
-		"json_typeof", "jsonb_typeof", "json_strip_nulls", "jsonb_strip_nulls",
-		"jsonb_pretty", "jsonb_set", "jsonb_set_lax", "jsonb_insert",
-		"json_to_record", "jsonb_to_record", "json_to_recordset", "jsonb_to_recordset",
-		"json_populate_record", "jsonb_populate_record",
-		"json_populate_recordset", "jsonb_populate_recordset",
-		"jsonb_path_query", "jsonb_path_query_array", "jsonb_path_query_first",
-		"jsonb_path_exists", "jsonb_path_match",
-		"jsonb_path_query_tz", "jsonb_path_query_array_tz", "jsonb_path_query_first_tz",
-		"jsonb_path_exists_tz", "jsonb_path_match_tz",
-	},
+	group(
+		scalars(fixed(128), "date", "int2", "int4", "int8", "float4", "float8", "bool", "interval", "timestamptz"),
+		scalars(same(0), "text", "varchar"),
+		[]fn{sized("bpchar", bpcharSize), sized("numeric", numericCast)},
+	),
+	// JSON and JSONB. Text in JSON is escaped: a control character becomes
+	// six (\u0001).
+	group(
+		scalars(toJSON, "to_json", "row_to_json", "array_to_json"),
+		scalars(scaleAll(2, 8), "to_jsonb"),
+		scalars(jsonBuild, "json_build_object", "json_build_array", "json_object"),
+		scalars(jsonbBuild, "jsonb_build_object", "jsonb_build_array", "jsonb_object"),
+		[]fn{
+			srf("json_each", same(0), rowsFromValue(0)), srf("jsonb_each", same(0), rowsFromValue(0)),
+			srf("json_each_text", same(0), rowsFromValue(0)), srf("jsonb_each_text", same(0), rowsFromValue(0)),
+			srf("json_array_elements", same(0), rowsFromValue(0)), srf("jsonb_array_elements", same(0), rowsFromValue(0)),
+			srf("json_array_elements_text", same(0), rowsFromValue(0)), srf("jsonb_array_elements_text", same(0), rowsFromValue(0)),
+			srf("json_object_keys", same(0), rowsFromValue(0)), srf("jsonb_object_keys", same(0), rowsFromValue(0)),
+			srf("json_to_recordset", same(0), rowsFromValue(0)), srf("jsonb_to_recordset", same(0), rowsFromValue(0)),
+			srf("json_populate_recordset", same(1), rowsFromValue(1)), srf("jsonb_populate_recordset", same(1), rowsFromValue(1)),
+			sized("jsonb_pretty", jsonbPrettySize),
+			srf("jsonb_path_query", jsonbPathSize, rowsFromValue(0)), srf("jsonb_path_query_tz", jsonbPathSize, rowsFromValue(0)),
+			sized("jsonb_path_query_array", jsonbPathSize), sized("jsonb_path_query_array_tz", jsonbPathSize),
+			sized("jsonb_path_query_first", jsonbPathSize), sized("jsonb_path_query_first_tz", jsonbPathSize),
+		},
+		fixedFns(20, "json_array_length", "jsonb_array_length", "json_typeof", "jsonb_typeof",
+			"jsonb_path_exists", "jsonb_path_match", "jsonb_path_exists_tz", "jsonb_path_match_tz"),
+		scalars(same(0), "json_extract_path", "jsonb_extract_path", "json_extract_path_text", "jsonb_extract_path_text",
+			"json_strip_nulls", "jsonb_strip_nulls", "json_to_record", "jsonb_to_record"),
+		scalars(same(1), "json_populate_record", "jsonb_populate_record"),
+		[]fn{
+			sized("jsonb_set", func(c *call) bound { return c.arg(0).plus(c.arg(2)).add(16) }),
+			sized("jsonb_set_lax", func(c *call) bound { return c.arg(0).plus(c.arg(2)).add(16) }),
+			sized("jsonb_insert", func(c *call) bound { return c.arg(0).plus(c.arg(2)).add(16) }),
+		},
+	),
 	// Arrays and set-returning helpers.
-	{
-		"unnest", "array_length", "cardinality", "array_position", "array_positions",
-		"array_remove", "array_replace", "array_append", "array_prepend", "array_cat",
-		"array_dims", "array_lower", "array_upper", "array_ndims", "array_fill", "trim_array",
-		"generate_series", "generate_subscripts",
-	},
+	group(
+		[]fn{
+			srf("unnest", same(0), rowsFromValue(0)),
+			scalar("array_positions", scaleArg(0, 8, 8)),
+			sized("array_replace", arrayReplaceSize),
+			sized("array_fill", arrayFillSize),
+			srf("generate_series", fixed(64), seriesRows),
+			srf("generate_subscripts", fixed(20), rowsFromValue(0)),
+			scalar("array_dims", fixed(160)),
+		},
+		scalars(fixed(20), "array_length", "cardinality", "array_position", "array_lower", "array_upper", "array_ndims"),
+		scalars(same(0), "array_remove", "trim_array"),
+		scalars(scaleAll(1, 8), "array_append", "array_prepend", "array_cat"),
+	),
 	// Ranges.
-	{
-		"isempty", "lower_inc", "upper_inc", "lower_inf", "upper_inf", "range_merge",
-		"int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange",
-	},
+	group(
+		scalars(fixed(8), "isempty", "lower_inc", "upper_inc", "lower_inf", "upper_inf"),
+		scalars(scaleAll(1, 8), "range_merge", "int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange"),
+	),
 	// Text search over values the query already holds. ts_stat and the
 	// ts_rewrite(query, text) form execute SQL text and are NOT here.
-	{
-		"to_tsvector", "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery",
-		"ts_rank", "ts_rank_cd", "ts_headline", "setweight", "strip",
-		"tsvector_to_array", "array_to_tsvector", "numnode", "querytree",
-	},
+	group(
+		scalars(scaleLast(3, 8), "to_tsvector"),
+		scalars(scaleLast(4, 8), "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery"),
+		scalars(fixed(32), "ts_rank", "ts_rank_cd", "numnode"),
+		[]fn{
+			sized("ts_headline", tsHeadlineSize),
+			scalar("setweight", scaleArg(0, 2, 0)), scalar("strip", same(0)),
+			scalar("tsvector_to_array", scaleArg(0, 3, 8)), scalar("array_to_tsvector", scaleArg(0, 2, 8)),
+			scalar("querytree", scaleArg(0, 2, 8)),
+		},
+	),
 	// XML over values the query already holds (XMLTABLE, xpath). The *_to_xml
 	// family executes SQL or reads tables by name and is NOT here.
-	{
-		"xpath", "xpath_exists", "xml_is_well_formed", "xml_is_well_formed_document",
-		"xml_is_well_formed_content",
-	},
+	group(
+		[]fn{sized("xpath", xpathSize)},
+		scalars(fixed(8), "xpath_exists", "xml_is_well_formed", "xml_is_well_formed_document", "xml_is_well_formed_content"),
+	),
 	// Miscellaneous value functions.
 	{
-		"gen_random_uuid", // volatile, see the file comment
-		"pg_typeof",       // the type of its argument; reads nothing else
+		scalar("gen_random_uuid", fixed(36)), // volatile, see the file comment
+		scalar("pg_typeof", fixed(64)),       // the type of its argument; see walker.funcCall
 	},
 }
 
@@ -243,11 +386,11 @@ var deniedFunctions = map[string]string{
 }
 
 // allowedFunctions is the flattened allowlist, built once.
-var allowedFunctions = func() map[string]bool {
-	m := make(map[string]bool)
+var allowedFunctions = func() map[string]fn {
+	m := make(map[string]fn)
 	for _, g := range allowedFunctionGroups {
 		for _, f := range g {
-			m[f] = true
+			m[f.name] = f
 		}
 	}
 	return m
@@ -258,7 +401,9 @@ var allowedFunctions = func() map[string]bool {
 func AllowedFunctions() []string {
 	out := make([]string, 0, len(allowedFunctions))
 	for _, g := range allowedFunctionGroups {
-		out = append(out, g...)
+		for _, f := range g {
+			out = append(out, f.name)
+		}
 	}
 	return out
 }
@@ -276,12 +421,38 @@ var allowedSQLValueFunctions = map[string]bool{
 // allowedSampleMethods are the built-in TABLESAMPLE methods.
 var allowedSampleMethods = map[string]bool{"system": true, "bernoulli": true}
 
-// regTypes are the object-identifier types whose input functions look names
-// up in the system catalogs ('users'::regclass, 'pg_authid'::regclass, ...).
-// Casting to them probes the catalog and turns table names into arguments of
-// functions that read by oid, so they are refused everywhere a type is named.
-var regTypes = map[string]bool{
-	"regclass": true, "regproc": true, "regprocedure": true, "regoper": true,
-	"regoperator": true, "regtype": true, "regrole": true, "regnamespace": true,
-	"regconfig": true, "regdictionary": true, "regcollation": true,
-}
+// refusedTypes are the types that may not be named anywhere (casts, typed
+// literals, column definition lists, arrays of them), with the reason.
+//
+// The reg* types and aclitem are every type whose input function consults the
+// system catalogs: 'pg_authid'::regclass says whether a relation exists,
+// 'name=r/postgres'::aclitem whether a role does (query pg_type for typinput
+// LIKE 'reg%in' OR typinput = 'aclitemin'). They also turn names into
+// arguments of functions that read by oid. xid and cid (and aclitem) can only
+// be compared by hashing, never sorted, so a join or set operation on them is
+// hashed even with enable_hashjoin off, without a memory limit.
+var refusedTypes = func() map[string]string {
+	m := map[string]string{
+		"aclitem": "its input looks role names up in the system catalogs",
+		"xid":     "its values can only be compared by hashing, which a statement can make use unbounded memory",
+		"cid":     "its values can only be compared by hashing, which a statement can make use unbounded memory",
+	}
+	for _, t := range []string{"regclass", "regproc", "regprocedure", "regoper", "regoperator", "regtype",
+		"regrole", "regnamespace", "regconfig", "regdictionary", "regcollation"} {
+		m[t] = "it looks names up in the system catalogs"
+	}
+	return m
+}()
+
+// builtinTSConfigs are PostgreSQL's own text search configurations. A string
+// literal given as a configuration (to_tsvector('english', x)) is looked up
+// in the catalogs like a regconfig cast; only these names are allowed.
+var builtinTSConfigs = func() map[string]bool {
+	m := map[string]bool{}
+	for _, c := range strings.Fields(`arabic armenian basque catalan danish dutch english finnish french
+		german greek hindi hungarian indonesian irish italian lithuanian nepali norwegian portuguese
+		romanian russian serbian simple spanish swedish tamil turkish yiddish`) {
+		m[c] = true
+	}
+	return m
+}()

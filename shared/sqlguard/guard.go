@@ -48,6 +48,10 @@ type Table struct {
 	// WritableColumns are the columns an INSERT may supply and an UPDATE may
 	// SET. Empty means the table cannot be written at all.
 	WritableColumns []string
+	// Keys are column sets that are unique in the table (its primary key,
+	// unique constraints). The memory rules count a join on every column of
+	// a key as adding no rows, so each must really be unique.
+	Keys [][]string
 }
 
 // A Catalog is the set of tables Airlock exposes. Any other relation is refused.
@@ -174,6 +178,7 @@ type tableInfo struct {
 	qualified []string // "table.column", by column index
 	sensitive map[string]bool
 	writable  map[string]bool
+	keys      [][]string
 }
 
 // New returns a Guard for the catalog. Table and column names are folded to
@@ -200,6 +205,13 @@ func New(cat Catalog, opts ...Option) *Guard {
 		}
 		for _, c := range t.WritableColumns {
 			ti.writable[strings.ToLower(c)] = true
+		}
+		for _, k := range t.Keys {
+			key := make([]string, len(k))
+			for i, c := range k {
+				key[i] = strings.ToLower(c)
+			}
+			ti.keys = append(ti.keys, key)
 		}
 		g.tables[ti.name] = ti
 		names = append(names, ti.name)
@@ -377,6 +389,11 @@ func (g *Guard) check(sql string, p Permissions, d *Decision) {
 	d.Columns = sortedUnique(w.columns)
 	d.Functions = sortedUnique(w.funcs)
 	d.MaskedColumns = sortedUnique(w.masked)
+	if w.fail == nil {
+		// Only a statement that passed every other rule is sized: the
+		// memory rules assume the allowlisted nodes and functions.
+		w.fail = g.memory(raw.Stmt)
+	}
 	if w.fail != nil {
 		d.deny(w.fail.rule, runePos(sql, int(w.fail.loc)), "%s", w.fail.msg)
 		if w.fail.loc < 0 {

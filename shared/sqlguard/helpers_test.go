@@ -14,30 +14,35 @@ func demoCatalog() Catalog {
 	return Catalog{Tables: []Table{
 		{
 			Name:            "users",
+			Keys:            [][]string{{"id"}},
 			Columns:         []string{"id", "email", "full_name", "phone", "country", "kyc_status", "created_at"},
 			Sensitive:       []string{"email", "full_name", "phone"},
 			WritableColumns: []string{"country", "kyc_status"},
 		},
 		{
 			Name:            "accounts",
+			Keys:            [][]string{{"id"}},
 			Columns:         []string{"id", "user_id", "currency", "balance", "updated_at"},
 			Sensitive:       []string{"balance"},
 			WritableColumns: []string{"currency", "updated_at"},
 		},
 		{
 			Name:            "deposits",
+			Keys:            [][]string{{"id"}},
 			Columns:         []string{"id", "user_id", "currency", "amount", "wallet_address", "tx_hash", "status", "created_at"},
 			Sensitive:       []string{"wallet_address"},
 			WritableColumns: []string{"status"},
 		},
 		{
 			Name:            "withdrawals",
+			Keys:            [][]string{{"id"}},
 			Columns:         []string{"id", "user_id", "currency", "amount", "destination_address", "status", "created_at"},
 			Sensitive:       []string{"destination_address"},
 			WritableColumns: []string{"status"},
 		},
 		{
 			Name:            "trades",
+			Keys:            [][]string{{"id"}},
 			Columns:         []string{"id", "user_id", "pair", "side", "price", "quantity", "fee", "executed_at"},
 			WritableColumns: []string{"fee"},
 		},

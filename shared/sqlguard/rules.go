@@ -56,8 +56,10 @@ const (
 	// RuleFunctionNotAllowed: a function (or SQL value function, operator schema
 	// or TABLESAMPLE method) outside the allowlist in functions.go.
 	RuleFunctionNotAllowed = "function_not_allowed"
-	// RuleCastNotAllowed: a cast or column type naming a reg* type or a type
-	// outside pg_catalog.
+	// RuleCastNotAllowed: a cast or column type naming a type whose input
+	// consults the catalogs (reg*, aclitem), a hash-only type (xid, cid) or a
+	// type outside pg_catalog; pg_typeof compared with a string; a text
+	// search configuration other than PostgreSQL's own.
 	RuleCastNotAllowed = "cast_not_allowed"
 	// RuleRelationNotAllowed: a relation that is neither a catalog table nor a
 	// CTE in scope.
@@ -94,6 +96,29 @@ const (
 	RuleInsertColumnsRequired = "insert_columns_required"
 	// RuleOnConflictUpdate: INSERT ... ON CONFLICT DO UPDATE.
 	RuleOnConflictUpdate = "on_conflict_update"
+	// RuleValueTooLarge: a value the statement computes could be larger than
+	// MaxValueBytes plus MaxValueFactor times the largest stored row (repeat,
+	// lpad, format widths, nested replace, jsonb_pretty, numbers in exponent
+	// notation, char(n) padding, ...), a size argument is not a constant, or
+	// the values of one row add up to more than MaxRowBytes / MaxRowFactor.
+	RuleValueTooLarge = "value_too_large"
+	// RuleAccumulationUnbounded: an aggregate that keeps every input
+	// (array_agg, string_agg, json[b]_agg, json[b]_object_agg, range_agg,
+	// JSON_ARRAYAGG, JSON_OBJECTAGG) or ARRAY(subquery) reads more than the
+	// rows of one table or MaxConstantRows constant rows, or keeps rows
+	// larger than MaxHeldRowBytes / MaxHeldRowFactor.
+	RuleAccumulationUnbounded = "accumulation_unbounded"
+	// RuleSubqueryUnbounded: the same for a subquery PostgreSQL may keep in a
+	// hash table without a memory limit (IN, NOT IN, ANY, ALL, EXISTS) and
+	// for the operands of INTERSECT and EXCEPT.
+	RuleSubqueryUnbounded = "subquery_unbounded"
+	// RuleRecursiveGrowth: WITH RECURSIVE with UNION instead of UNION ALL,
+	// with SEARCH or CYCLE, or whose recursive part makes its own values
+	// longer.
+	RuleRecursiveGrowth = "recursive_growth"
+	// RuleMemoryBudget: more than MaxWorkAreas sorts, hashes and
+	// materialisations, each of which may use work_mem.
+	RuleMemoryBudget = "memory_budget"
 	// RuleInternalError: the guard itself failed (a recovered panic); fail closed.
 	RuleInternalError = "internal_error"
 )
@@ -112,5 +137,7 @@ var AllRules = []string{
 	RuleTableNotWritable, RuleNoWriteGrant, RuleWriteOperationNotGranted,
 	RuleUpdateWithoutWhere, RuleUpdateWhereConstant, RuleWriteReadsOtherTable,
 	RuleWriteReadsSensitiveColumn, RuleWriteColumnNotAllowed,
-	RuleInsertColumnsRequired, RuleOnConflictUpdate, RuleInternalError,
+	RuleInsertColumnsRequired, RuleOnConflictUpdate,
+	RuleValueTooLarge, RuleAccumulationUnbounded, RuleSubqueryUnbounded, RuleRecursiveGrowth,
+	RuleMemoryBudget, RuleInternalError,
 }

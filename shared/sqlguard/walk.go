@@ -109,6 +109,9 @@ type walker struct {
 	wt    *tableInfo // the write target; nil in a read
 	fail  *denial
 	depth int
+	// typeofOK are the pg_typeof calls whose regtype result is only ever
+	// printed: cast to another type, or a column of the outermost select list.
+	typeofOK map[*pg.FuncCall]bool
 
 	tables, columns, funcs, masked []string
 }
@@ -151,6 +154,9 @@ func (w *walker) node(m proto.Message, sc *scope) {
 		w.children(m, sc)
 	case *pg.TypeName:
 		w.typeName(n)
+		w.children(m, sc)
+	case *pg.TypeCast:
+		w.allowTypeof(n.Arg)
 		w.children(m, sc)
 	case *pg.SQLValueFunction:
 		if !allowedSQLValueFunctions[n.Op.String()] {
@@ -256,6 +262,12 @@ func (w *walker) selectStmt(s *pg.SelectStmt, parent *scope) {
 		return
 	}
 	sc := &scope{parent: parent}
+	if parent == nil && s.Op == pg.SetOperation_SETOP_NONE && len(s.ValuesLists) == 0 {
+		// The outermost select list is only printed.
+		for _, t := range s.TargetList {
+			w.allowTypeof(t.GetResTarget().GetVal())
+		}
+	}
 	if s.WithClause != nil {
 		w.withClause(s.WithClause, sc)
 	}
@@ -624,7 +636,14 @@ func (w *walker) funcCall(n *pg.FuncCall) {
 		w.deny(RuleFunctionNotAllowed, n.Location, "function %s is not allowed: only built-in functions, unqualified or in pg_catalog, can be called", strings.Join(names, "."))
 		return
 	}
-	if allowedFunctions[name] {
+	if _, ok := allowedFunctions[name]; ok {
+		if name == "pg_typeof" && !w.typeofOK[n] {
+			w.deny(RuleCastNotAllowed, n.Location, "pg_typeof returns regtype, and comparing it with a string looks the name up in the system catalogs; select it as a result column or cast it: pg_typeof(x)::text")
+			return
+		}
+		if cfg, ok := tsConfigArg(name, n); ok && !builtinTSConfigs[strings.TrimPrefix(strings.ToLower(cfg), "pg_catalog.")] {
+			w.deny(RuleCastNotAllowed, n.Location, "%s: text search configuration %q is not one of PostgreSQL's built-in configurations; naming others looks them up in the system catalogs", name, cfg)
+		}
 		return
 	}
 	if why, ok := deniedFunctions[name]; ok {
@@ -650,9 +669,45 @@ func (w *walker) typeName(n *pg.TypeName) {
 	}
 	// _regclass is the array type of regclass; its input calls regclassin.
 	base := strings.TrimLeft(strings.ToLower(names[len(names)-1]), "_")
-	if regTypes[base] {
-		w.deny(RuleCastNotAllowed, n.Location, "type %s is not allowed: it looks names up in the system catalogs", names[len(names)-1])
+	if why, ok := refusedTypes[base]; ok {
+		w.deny(RuleCastNotAllowed, n.Location, "type %s is not allowed: %s", names[len(names)-1], why)
 	}
+}
+
+// allowTypeof marks a pg_typeof call whose result is only printed.
+func (w *walker) allowTypeof(n *pg.Node) {
+	fc := n.GetFuncCall()
+	if fc == nil {
+		return
+	}
+	if names := strs(fc.Funcname); strings.EqualFold(names[len(names)-1], "pg_typeof") {
+		if w.typeofOK == nil {
+			w.typeofOK = map[*pg.FuncCall]bool{}
+		}
+		w.typeofOK[fc] = true
+	}
+}
+
+// tsConfigArg returns the string literal a text search function would read
+// as a configuration name (its regconfig argument), if there is one.
+func tsConfigArg(name string, n *pg.FuncCall) (string, bool) {
+	min := 0
+	switch name {
+	case "to_tsvector", "to_tsquery", "plainto_tsquery", "phraseto_tsquery", "websearch_to_tsquery":
+		min = 2
+	case "ts_headline":
+		min = 3
+	default:
+		return "", false
+	}
+	if len(n.Args) < min {
+		return "", false
+	}
+	c := n.Args[0].GetAConst()
+	if c == nil || c.GetSval() == nil {
+		return "", false
+	}
+	return c.GetSval().Sval, true
 }
 
 // operator refuses operators qualified with a schema other than pg_catalog
