@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The web form in a real browser: installs Debian's chromium and playwright-core when
-# missing, runs the whole system with scripts/dev.sh on its own state directory and port,
-# and drives it. Screenshots land in $AIRLOCK_STATE/screenshots. Needs DATABASE_URL.
+# missing, runs the whole system with scripts/dev.sh on its own state directory, port and
+# database, and drives it. Screenshots land in $AIRLOCK_STATE/screenshots. Needs
+# AIRLOCK_CLOUDSQL, a built Cloud SQL emulation (scripts/test.sh builds one): no
+# superuser is involved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${DATABASE_URL:?set DATABASE_URL (scripts/test.sh does)}"
+: "${AIRLOCK_CLOUDSQL:?set AIRLOCK_CLOUDSQL to a built Cloud SQL emulation (scripts/test.sh does)}"
 STATE=${AIRLOCK_STATE:-$(mktemp -d /tmp/airlock-browser.XXXXXX)}
 mkdir -p "$STATE/screenshots"
 
@@ -26,14 +28,16 @@ fi
 (cd scripts/browser && [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent)
 
 PORT=$( (. scripts/lib/pg.sh; pg_free_port 18080) )
-BROWSER_DB_URL="${DATABASE_URL%/*}/airlock_browser_$$"
-AIRLOCK_STATE=$STATE PORT=$PORT DATABASE_URL=$BROWSER_DB_URL scripts/dev.sh >"$STATE/dev.log" 2>&1 &
+BROWSER_DB=airlock_browser_$$
+AIRLOCK_STATE=$STATE PORT=$PORT AIRLOCK_DATABASE=$BROWSER_DB DATABASE_URL='' scripts/dev.sh >"$STATE/dev.log" 2>&1 &
 DEV=$!
 cleanup() {
 	kill $DEV 2>/dev/null || true
 	wait $DEV 2>/dev/null || true
-	if command -v psql >/dev/null; then
-		psql -q "$DATABASE_URL" -c "DROP DATABASE IF EXISTS ${BROWSER_DB_URL##*/} WITH (FORCE)" >/dev/null 2>&1 || true
+	if command -v psql >/dev/null && [ -x "$STATE/bin/cloudsqlemu" ]; then
+		eval "$("$STATE/bin/cloudsqlemu" --from "$AIRLOCK_CLOUDSQL" --env)"
+		# As the admin, who owns the database (through cloudsqlsuperuser).
+		psql -q "$EMU_ADMIN_URL" -c "DROP DATABASE IF EXISTS $BROWSER_DB WITH (FORCE)" >/dev/null 2>&1 || true
 	fi
 }
 trap cleanup EXIT

@@ -19,8 +19,6 @@ STATE=${AIRLOCK_STATE:-$ROOT/.dev}
 PORT=${PORT:-8080}
 POLICY=${AIRLOCK_POLICY_FILE:-shared/demo/policy.yaml}
 DB_NAME=${AIRLOCK_DATABASE:-airlock}
-# The functions' logins, named as Cloud SQL names IAM service-account users.
-LOGINS=query=airlock-query@airlock-demo.iam,requests=airlock-requests@airlock-demo.iam,approvals=airlock-approvals@airlock-demo.iam,sweeper=airlock-sweeper@airlock-demo.iam
 mkdir -p "$STATE/bin"
 
 # shellcheck source=scripts/lib/pg.sh
@@ -41,7 +39,7 @@ else
 		pg_start "$STATE/pg$(pg_major)" 54329
 		echo "airlock: PostgreSQL $(pg_major) in $STATE/pg$(pg_major); building the Cloud SQL emulation on it"
 	fi
-	eval "$(pg_emulate "$EMU" "$STATE/bin" --database "$DB_NAME" --logins "$LOGINS" --env)"
+	eval "$(pg_emulate "$EMU" "$STATE/bin" --database "$DB_NAME" --logins "$PG_DEMO_LOGINS" --env)"
 fi
 in_db() { echo "${1%/postgres}/$DB_NAME"; }
 

