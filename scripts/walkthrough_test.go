@@ -416,10 +416,10 @@ func keys(m map[string]any) []string {
 // A devSystem is scripts/dev.sh run with its own state directory, port and database.
 type devSystem struct {
 	state, dbName, ownerURL string
-	port         int
-	runs         int
-	pgid         int        // dev.sh's process group while it runs; 0 when stopped
-	exited       chan error // dev.sh's exit
+	port                    int
+	runs                    int
+	pgid                    int        // dev.sh's process group while it runs; 0 when stopped
+	exited                  chan error // dev.sh's exit
 }
 
 // start runs scripts/dev.sh and waits for it to print that it is ready.

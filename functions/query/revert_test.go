@@ -36,7 +36,7 @@ func TestRevertRefusals(t *testing.T) {
 	t.Run("rows changed since the write", func(t *testing.T) {
 		rid := h.committedWrite(`UPDATE accounts SET currency = 'XAU' WHERE id IN (201, 202, 203)`)
 		// The application changes one of the rows afterwards.
-		if _, err := h.admin.Exec(context.Background(), `UPDATE public.accounts SET updated_at = now() WHERE id = 202`); err != nil {
+		if _, err := h.owner.Exec(context.Background(), `UPDATE public.accounts SET updated_at = now() WHERE id = 202`); err != nil {
 			t.Fatal(err)
 		}
 		before := h.checksum("accounts")

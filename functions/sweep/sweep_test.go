@@ -125,7 +125,7 @@ func (h *harness) grants(t *testing.T, devs ...string) []int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := h.admin.Exec(ctx, `SELECT airlock.sync_developer($1)`, dev); err != nil {
+		if _, err := h.d.SyncDeveloper(ctx, dev); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, id)
