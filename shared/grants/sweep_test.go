@@ -227,6 +227,16 @@ func TestSweepEndsRunningQuery(t *testing.T) {
 		return n > 0
 	}
 	waitFor(t, "the statement to wait on the test's lock", waiting)
+	// A session of another login labelled as if it ran under the grant: the reaper may
+	// not end it, and must neither fail because of it nor count it.
+	stray, err := pgx.Connect(ctx, e.d.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stray.Close(context.Background())
+	if _, err := stray.Exec(ctx, "SET application_name = '"+appName+"'"); err != nil {
+		t.Fatal(err)
+	}
 
 	e.expireNow(t, id)
 	res, err := e.store.Sweep(ctx, SweepOptions{Audit: e.recorder(t), Function: "SweepExpired"})
@@ -246,6 +256,11 @@ func TestSweepEndsRunningQuery(t *testing.T) {
 	case <-time.After(eventTimeout):
 		t.Fatalf("the long query is still running %v after the sweep", eventTimeout)
 	}
+	// The stray session is still there, and was never the reaper's to end.
+	if err := stray.Ping(ctx); err != nil {
+		t.Errorf("the owner's session labelled with the grant: want it untouched by the sweep, got = %v", err)
+	}
+	stray.Close(ctx)
 	waitFor(t, "the terminated backend to leave pg_stat_activity", func() bool { return !present() })
 	if st, by := e.status(t, id); st != StatusExpired || by != SweeperActor {
 		t.Errorf("grant status %q ended_by %q, want expired by sweeper", st, by)
