@@ -59,6 +59,15 @@ type harnessOptions struct {
 	auditOpts []audit.Option // extra recorder options
 }
 
+// auditTimeout bounds each audit write in the tests with a Cloud Logging fake: long
+// enough that a working sink never reaches it on a loaded machine. A failing or hanging
+// sink is recognised by what it does, and maxAuditAttempts bounds how many writes a
+// refusal may cost, each bounded by auditTimeout.
+const (
+	auditTimeout     = 5 * time.Second
+	maxAuditAttempts = 6
+)
+
 // honestTimeout is the statement timeout of the tests' policies: far beyond what any
 // honest test statement needs on a loaded machine.
 const honestTimeout = "5m"

@@ -108,7 +108,7 @@ func TestRevertRefusals(t *testing.T) {
 
 // TestRevertFailsClosed: a revert whose outcome the trail cannot take is rolled back.
 func TestRevertFailsClosed(t *testing.T) {
-	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(time.Second)}})
+	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 	h.grant(dev1, "write_accounts", time.Hour, true)
 	rid := h.committedWrite(`UPDATE accounts SET currency = 'XAG' WHERE id IN (301, 302)`)
 	written := h.checksum("accounts")
