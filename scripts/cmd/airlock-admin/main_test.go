@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,6 +45,29 @@ func TestStep8(t *testing.T) {
 	}
 	logins := "query=" + d.Login(migrate.GroupQuery) + ",requests=" + d.Login(migrate.GroupRequests) +
 		",approvals=" + d.Login(migrate.GroupApprovals) + ",sweeper=" + d.Login(migrate.GroupSweeper)
+	// Step 8 of terraform/README.md, command by command as printed, in order, with the
+	// Cloud SQL connection flags pointed at the emulation.
+	readme := step8Commands(t)
+	if len(readme) != 3 {
+		t.Fatalf("terraform/README.md step 8: want 3 airlock-admin commands (migrate, owner-grants printed, owner-grants run), got = %q", readme)
+	}
+	for _, cmd := range readme {
+		args := strings.Fields(strings.NewReplacer(
+			"--instance PROJECT:REGION:INSTANCE --iam-user you@example.com --database airlock", "--database-url "+d.AdminURL,
+			`"$OWNER_URL"`, d.OwnerURL,
+			"policy.yaml", pol,
+			"query=…,requests=…,approvals=…,sweeper=…", logins,
+			"> owner-grants.sql", "",
+		).Replace(cmd))
+		args = append(args, "--prefix", d.Roles.Prefix)
+		if strings.Contains(cmd, "cloudsqlsuperuser") && !slices.Contains(args, d.AdminRole) {
+			t.Fatalf("the emulation's admin role %s is not the README's cloudsqlsuperuser", d.AdminRole)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(ctx, args, &stdout, &stderr); code != 0 {
+			t.Errorf("README step 8: %s\nwant exit 0, got = %d\nstdout: %s\nstderr: %s", cmd, code, &stdout, &stderr)
+		}
+	}
 	for _, tc := range []struct {
 		desc     string
 		args     []string
@@ -71,4 +95,31 @@ func TestStep8(t *testing.T) {
 			}
 		})
 	}
+}
+
+// step8Commands returns the airlock-admin commands of terraform/README.md's step 8, in
+// order, each joined onto one line.
+func step8Commands(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../../terraform/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "### 8. ")
+	end := strings.Index(s, "### 9. ")
+	if start < 0 || end < start {
+		t.Fatal("terraform/README.md has no step 8")
+	}
+	var cmds []string
+	for _, block := range strings.Split(s[start:end], "```sh\n")[1:] {
+		block = block[:strings.Index(block, "```")]
+		block = strings.ReplaceAll(block, "\\\n", " ")
+		for _, line := range strings.Split(block, "\n") {
+			if strings.HasPrefix(line, "./airlock-admin ") {
+				cmds = append(cmds, strings.Join(strings.Fields(strings.TrimPrefix(line, "./airlock-admin ")), " "))
+			}
+		}
+	}
+	return cmds
 }
