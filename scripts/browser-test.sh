@@ -41,11 +41,22 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-for _ in $(seq 1 240); do
-	grep -q ready "$STATE/dev.log" && break
+# Waits for dev.sh to serve (the first build links three binaries beside go test's), or
+# to die; the ten minutes only stop a run that would hang.
+ready=
+for _ in $(seq 1 1200); do
+	if grep -qs "ready on" "$STATE/dev.log"; then
+		ready=1
+		break
+	fi
 	kill -0 $DEV 2>/dev/null || { cat "$STATE/dev.log" >&2; exit 1; }
 	sleep 0.5
 done
+if [ -z "$ready" ]; then
+	echo "airlock: scripts/dev.sh was not ready within 10 minutes:" >&2
+	cat "$STATE/dev.log" >&2
+	exit 1
+fi
 token() { "$STATE/bin/airlock-admin" token --key "$STATE/auth-key.pem" "$1"; }
 DEV1_TOKEN=$(token dev1@example.com) LEAD1_TOKEN=$(token lead1@example.com) LEAD2_TOKEN=$(token lead2@example.com) \
 	node scripts/browser/form.test.mjs "http://127.0.0.1:$PORT" "$STATE/screenshots"
