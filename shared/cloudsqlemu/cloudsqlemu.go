@@ -252,11 +252,19 @@ func CreateLogin(ctx context.Context, admin *pgx.Conn, name, password string) er
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, name).Scan(&exists); err != nil {
 		return fmt.Errorf("cloudsqlemu: looking up %s: %w", name, err)
 	}
+	var version int
+	if err := tx.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return fmt.Errorf("cloudsqlemu: %w", err)
+	}
 	stmts := []string{`SET LOCAL ROLE ` + ident(SuperuserRole)}
 	if !exists {
-		// A non-superuser creator with CREATEROLE receives exactly ADMIN OPTION on the
-		// new role (createrole_self_grant is empty): the state Cloud SQL leaves.
-		stmts = append(stmts, `SET LOCAL createrole_self_grant = ''`, `CREATE ROLE `+ident(name)+` LOGIN`)
+		if version >= 160000 {
+			// A non-superuser creator with CREATEROLE receives exactly ADMIN OPTION on
+			// the new role when createrole_self_grant is empty: the state Cloud SQL
+			// leaves. (Before 16, CREATEROLE alone administers every role.)
+			stmts = append(stmts, `SET LOCAL createrole_self_grant = ''`)
+		}
+		stmts = append(stmts, `CREATE ROLE `+ident(name)+` LOGIN`)
 	}
 	stmts = append(stmts, `ALTER ROLE `+ident(name)+` LOGIN PASSWORD `+literal(password))
 	for _, s := range stmts {

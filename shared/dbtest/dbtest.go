@@ -262,11 +262,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// SyncDeveloper runs airlock.sync_developer(email) as the query function's group, the
-// way the functions run it, and returns the developer's role. It connects as the admin,
-// who may act as any of Airlock's roles (SET ROLE) but holds none of their privileges.
+// SyncDeveloper runs airlock.sync_developer(email) the way the query function runs it
+// (its login, acting as its group) and returns the developer's role.
 func (d *DB) SyncDeveloper(ctx context.Context, email string) (string, error) {
-	conn, err := pgx.Connect(ctx, d.AdminURL)
+	conn, err := pgx.Connect(ctx, d.URL(migrate.GroupQuery))
 	if err != nil {
 		return "", err
 	}

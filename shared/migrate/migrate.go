@@ -258,7 +258,15 @@ func (m *migration) run(opts Options) error {
 	if err := m.logins(opts.Logins); err != nil {
 		return err
 	}
-	return m.tableOwners()
+	if err := m.tableOwners(); err != nil {
+		return err
+	}
+	if m.version < 160000 {
+		// Before PostgreSQL 16 a membership always carries inheritance: the migrator was
+		// a member of the owning roles for this transaction only.
+		return m.exec(fmt.Sprintf(`REVOKE %s, %s, %s FROM %s`, ident(r.admin()), ident(r.reaper()), ident(r.masker()), ident(m.migrator)))
+	}
+	return nil
 }
 
 // grantOption is the WITH clause of a role grant: PostgreSQL 16 sets inheritance (and
