@@ -93,7 +93,11 @@ func TestPGHeadStoreSetsRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !canCreate {
-		create = "BEGIN; SET LOCAL ROLE cloudsqlsuperuser; SET LOCAL createrole_self_grant = 'set'; " + create + "; COMMIT"
+		// Keep SET on the new role (PostgreSQL 16; before it, membership is granted).
+		create = "BEGIN; SET LOCAL ROLE cloudsqlsuperuser; " +
+			"SELECT set_config('createrole_self_grant', 'set', true) WHERE current_setting('server_version_num')::int >= 160000; " +
+			create + "; " +
+			"DO $$ BEGIN IF current_setting('server_version_num')::int < 160000 THEN EXECUTE 'GRANT " + role + " TO ' || quote_ident(session_user); END IF; END $$; COMMIT"
 	}
 	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatal(err)
