@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The web form in a real browser: installs Debian's chromium and playwright-core when
 # missing, runs the whole system with scripts/dev.sh on its own state directory, port and
-# database, and drives it. Screenshots land in $AIRLOCK_STATE/screenshots. Needs
-# AIRLOCK_CLOUDSQL, a built Cloud SQL emulation (scripts/test.sh builds one): no
-# superuser is involved.
+# database, and drives it; with AIRLOCK_REPORT_DIR set, also opens the evidence report
+# there. Screenshots land in $AIRLOCK_STATE/screenshots. Needs AIRLOCK_CLOUDSQL, a built
+# Cloud SQL emulation (scripts/test.sh builds one): no superuser is involved.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${AIRLOCK_CLOUDSQL:?set AIRLOCK_CLOUDSQL to a built Cloud SQL emulation (scripts/test.sh does)}"
@@ -58,6 +58,13 @@ if [ -z "$ready" ]; then
 	exit 1
 fi
 token() { "$STATE/bin/airlock-admin" token --key "$STATE/auth-key.pem" "$1"; }
+status=0
 DEV1_TOKEN=$(token dev1@example.com) LEAD1_TOKEN=$(token lead1@example.com) LEAD2_TOKEN=$(token lead2@example.com) \
-	node scripts/browser/form.test.mjs "http://127.0.0.1:$PORT" "$STATE/screenshots"
+	node scripts/browser/form.test.mjs "http://127.0.0.1:$PORT" "$STATE/screenshots" || status=1
+# The evidence report of the walk-through's trail (AIRLOCK_REPORT_DIR, which
+# scripts/test.sh fills from scripts/walkthrough_test.go), in the same browser.
+if [ -n "${AIRLOCK_REPORT_DIR:-}" ]; then
+	node scripts/browser/report.test.mjs "$AIRLOCK_REPORT_DIR" "$STATE/screenshots" || status=1
+fi
 echo "airlock: screenshots in $STATE/screenshots"
+exit $status

@@ -58,13 +58,15 @@ go build -o "$STATE/bin/devserver" ./scripts/cmd/devserver
 "$STATE/bin/airlock-admin" keygen --dir "$STATE"
 
 export AUDIT_SINK=file AUDIT_FILE=$STATE/audit.jsonl NOTIFY_FILE=$STATE/notifications.jsonl
+export AUDIT_SIGNING_KEY_FILE=$STATE/audit-key.pem # certifies each chain's key, as Cloud KMS does deployed
 cat <<MSG
 
 Try it (tokens come from scripts/dev-token.sh):
   TOKEN=\$(scripts/dev-token.sh dev1@example.com)
   curl -s http://127.0.0.1:$PORT/ExecuteQuery/ -H "Authorization: Bearer \$TOKEN" \\
        -d '{"sql": "SELECT id, email, country FROM users ORDER BY id LIMIT 3", "format": "table"}'
-The audit trail is $STATE/audit.jsonl (check it with scripts/audit-verify $STATE/audit.jsonl).
+The audit trail is $STATE/audit.jsonl; check it with
+  scripts/audit-verify --heads $STATE/audit.jsonl.heads.jsonl $STATE/audit.jsonl
 
 MSG
 "$STATE/bin/devserver" --listen "127.0.0.1:$PORT" --state "$STATE" --policy "$POLICY" --cloudsql "$EMU" --database "$DB_NAME" &

@@ -305,6 +305,12 @@ func runPackaged(t *testing.T, bin, fn string) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The audit trail's chains are certified with a local key, as scripts/dev.sh does.
+	priv, _ := x509.MarshalPKCS8PrivateKey(key)
+	auditKey := filepath.Join(dir, "audit-key.pem")
+	if err := os.WriteFile(auditKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	withDB := os.Getenv("DATABASE_URL") != ""
 	env := cleanEnv()
 	if withDB {
@@ -324,6 +330,7 @@ func runPackaged(t *testing.T, bin, fn string) {
 		"AUTH_LOCAL_KEY_FILE="+keyFile,
 		"AUDIT_SINK=file",
 		"AUDIT_FILE="+filepath.Join(dir, "audit.jsonl"),
+		"AUDIT_SIGNING_KEY_FILE="+auditKey,
 		"NOTIFY_FILE="+filepath.Join(dir, "notify.jsonl"),
 	)
 	var logs bytes.Buffer

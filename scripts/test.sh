@@ -32,7 +32,8 @@ fi
 
 echo "airlock: go test (the first build compiles pg_query's C code, about a minute)"
 set +e
-go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
+# The walk-through test leaves the evidence report of its trail here, for the browser test.
+AIRLOCK_REPORT_OUT=$TMP/report go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
 status=${PIPESTATUS[0]}
 # One line per package: "ok  <pkg>" or "FAIL	<pkg>" (a bare "FAIL" line, printed by a
 # failing test binary before its package line, is not a package).
@@ -40,7 +41,7 @@ passed=$(grep -cE '^ok[[:space:]]+[^[:space:]]+' "$TMP/go-test.log")
 failed=$(grep -cE '^FAIL[[:space:]]+[^[:space:]]+' "$TMP/go-test.log")
 
 echo "airlock: the web form in a real browser (scripts/browser-test.sh)"
-AIRLOCK_STATE=$TMP/browser bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"
+AIRLOCK_STATE=$TMP/browser AIRLOCK_REPORT_DIR=$TMP/report bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"
 browser=${PIPESTATUS[0]}
 mkdir -p .dev/screenshots && cp "$TMP"/browser/screenshots/*.png .dev/screenshots/ 2>/dev/null &&
 	echo "airlock: browser screenshots in .dev/screenshots"

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,12 +176,44 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("want run 2 to have more than three entries, got = %d", len(run2))
 	}
 
+	heads := trail + audit.HeadsFileSuffix
+	// Forgeries as an insider with Logs Writer makes them, having read the code: entries
+	// appended after the last one and hashed exactly as the recorder hashes.
+	forged := slices.Clone(lines)
+	last := lines[len(lines)-1]
+	lastTime := decodeLine(t, last)["time"]
+	f1 := forgeAfter(t, last, map[string]any{"event": "grant.revoked", "actor": "lead1@example.com", "function": "ApprovalCallback", "time": lastTime, "grant_ids": []any{1}})
+	f2 := forgeAfter(t, f1, map[string]any{"event": "query.result", "actor": "dev1@example.com", "function": "ExecuteQuery", "time": lastTime, "mode": "write", "rows": 1})
+	forged = append(forged, f1, f2)
+	// The newest entry replaced by a forged copy that supersedes it, checked against
+	// checkpoint-only heads, as a deployment keeps them.
+	replaced := append(slices.Clone(lines), forgeAfter(t, lines[len(lines)-2], map[string]any{"event": "audit.checkpoint", "time": lastTime,
+		"actor": "sweeper@airlock-demo.iam.gserviceaccount.com", "supersedes": []any{decodeLine(t, last)["hash"]}}))
+	var checkpointHeads []string
+	for _, l := range readLinesOf(t, heads) {
+		h := decodeLine(t, l)
+		for _, e := range all {
+			if e.Chain == h["chain"] && fmt.Sprint(e.Seq) == fmt.Sprint(h["seq"]) && (e.Event == "audit.checkpoint" || e.Seq == 1) {
+				checkpointHeads = append(checkpointHeads, l)
+			}
+		}
+	}
+	dup := slices.Clone(lines)
+	dup[approved] = strings.Replace(dup[approved], `"actor":"lead1@example.com"`, `"actor":"lead1@example.com","actor":"lead2@example.com"`, 1)
+	// The issue's cut: the tail cut and an empty heads file placed beside the copy.
+	cutBeside := write("cut-beside.jsonl", lines[:cut])
+	write("cut-beside.jsonl.heads.jsonl", nil)
+	emptyHeads := write("empty.heads.jsonl", nil)
+
 	tcs := []struct {
 		desc  string
 		trail string
+		args  []string // flags before the trail; nil: --heads and the local heads, as the README says
+		code  int      // exit status when there are no FAIL lines; 0 by default
 		// want has one element per FAIL line expected: the starts such a line may
 		// have (a swap may be reported at either of the two entries).
-		want [][]string
+		want    [][]string
+		wantErr string // in stderr
 	}{
 		{desc: "the trail itself", trail: trail},
 		{desc: "an untouched copy", trail: write("copy.jsonl", lines)},
@@ -193,19 +227,37 @@ func TestWalkthrough(t *testing.T) {
 			want: [][]string{{named("reordered", all[boundary], boundary+2), named("reordered", all[boundary+1], boundary+1)}}},
 		{desc: "last three entries cut off", trail: write("cut.jsonl", lines[:cut]),
 			want: [][]string{{fmt.Sprintf("FAIL truncated: chain=%s seq=%d line=%d event=%s", chain2, all[cut-1].Seq, cut, all[cut-1].Event)}}},
+		{desc: "two forged entries appended, hashes recomputed", trail: write("forged.jsonl", forged),
+			want: [][]string{{fmt.Sprintf("FAIL unsigned: chain=%s seq=%d line=%d event=grant.revoked actor=lead1@example.com", chain2, all[len(all)-1].Seq+1, len(lines)+1)},
+				{fmt.Sprintf("FAIL unsigned: chain=%s seq=%d line=%d event=query.result actor=dev1@example.com", chain2, all[len(all)-1].Seq+2, len(lines)+2)}}},
+		{desc: "the newest entry replaced through supersedes, checkpoint-only heads", trail: write("replaced.jsonl", replaced),
+			args: []string{"--heads", write("checkpoint.heads.jsonl", checkpointHeads)},
+			want: [][]string{{fmt.Sprintf("FAIL unsigned: chain=%s seq=%d line=%d event=audit.checkpoint", chain2, all[len(all)-1].Seq, len(lines)+1)}}},
+		{desc: "a line with duplicate keys", trail: write("dup.jsonl", dup),
+			want: [][]string{{fmt.Sprintf("FAIL malformed: chain=%s seq=%d line=%d", chain1, all[approved].Seq, approved+1)}}},
+		{desc: "tail cut, an empty heads file beside the copy, no --heads", trail: cutBeside, args: []string{}, code: 2, wantErr: "no heads given"},
+		{desc: "tail cut, the empty heads file given", trail: cutBeside, args: []string{"--heads", emptyHeads},
+			want: [][]string{{fmt.Sprintf("FAIL unanchored: chain=%s", chain1)}, {fmt.Sprintf("FAIL unanchored: chain=%s seq=%d line=%d", chain2, all[cut-1].Seq, cut)}}},
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
-			code, stdout, stderr := auditVerify(t, env, tc.trail)
-			wantCode := 0
+			args := tc.args
+			if args == nil {
+				args = []string{"--heads", heads}
+			}
+			code, stdout, stderr := auditVerify(t, env, append(slices.Clone(args), tc.trail)...)
+			wantCode := tc.code
 			if len(tc.want) > 0 {
 				wantCode = 1
 			}
 			if code != wantCode {
 				t.Errorf("when verifying %s, want exit = %d, got = %d\nstdout:\n%sstderr:\n%s", tc.trail, wantCode, code, stdout, stderr)
 			}
-			if heads := trail + audit.HeadsFileSuffix; !strings.Contains(stderr, "using heads from "+heads) {
-				t.Errorf("when verifying %s, want the local heads %s used, got stderr = %s", tc.trail, heads, stderr)
+			if !strings.Contains(stderr, tc.wantErr) || (tc.args == nil && !strings.Contains(stderr, "heads from "+heads)) {
+				t.Errorf("when verifying %s, want stderr with %q and the heads named, got = %s", tc.trail, tc.wantErr, stderr)
+			}
+			if wantCode == 2 {
+				return
 			}
 			var fails []string
 			for _, l := range strings.Split(stdout, "\n") {
@@ -236,6 +288,8 @@ func TestWalkthrough(t *testing.T) {
 			}
 		})
 	}
+
+	checkReport(t, sh, state, all)
 }
 
 // named is the start of the FAIL line that names e, standing at line.
@@ -654,9 +708,9 @@ func checkRun(t *testing.T, desc string, run []trailLine, events, functions []st
 }
 
 // auditVerify runs scripts/audit-verify as a user would, from the repository root.
-func auditVerify(t *testing.T, env []string, trail string) (int, string, string) {
+func auditVerify(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command("scripts/audit-verify", trail)
+	cmd := exec.Command("scripts/audit-verify", args...)
 	cmd.Dir = repoRoot
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
@@ -669,4 +723,147 @@ func auditVerify(t *testing.T, env []string, trail string) (int, string, string)
 		t.Fatalf("running scripts/audit-verify: %v", err)
 	}
 	return 0, stdout.String(), stderr.String()
+}
+
+func decodeLine(t *testing.T, l string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(l), &m); err != nil {
+		t.Fatalf("decoding %s: %v", l, err)
+	}
+	return m
+}
+
+func readLinesOf(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+}
+
+// forgeAfter returns an entry linked after the entry prev, with fields set from set,
+// hashed as the recorder hashes (SHA-256 of RFC 8785 JSON, which HashPayload computes
+// and the README shows how to compute in Python); it has no valid signature, since
+// only the recorder holds its chain's key.
+func forgeAfter(t *testing.T, prev string, set map[string]any) string {
+	t.Helper()
+	p := decodeLine(t, prev)
+	m := map[string]any{"chain": p["chain"], "seq": p["seq"].(float64) + 1, "prev_hash": p["hash"], "severity": "INFO"}
+	for k, v := range set {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	h, err := audit.HashPayload(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["hash"] = h
+	b, _ = json.Marshal(m)
+	return string(b)
+}
+
+// readmeCommand returns README.md's command line that starts with prefix, with .dev/
+// replaced by the state directory, as a user with AIRLOCK_STATE would type it.
+func readmeCommand(t *testing.T, prefix, state string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `.*$`).FindString(string(raw))
+	if m == "" {
+		t.Fatalf("README.md: no command line starting with %q", prefix)
+	}
+	return strings.ReplaceAll(m, ".dev/", state+"/")
+}
+
+// checkReport runs the README's scripts/audit-report on the walk-through's trail and
+// checks what an auditor looks for: dev1's unmasked_users request with its approval and
+// every query dev1 ran under the grant, and every person with the access they held.
+// With AIRLOCK_REPORT_OUT set (scripts/test.sh sets it), the report is copied there, for
+// scripts/browser-test.sh to open in Chromium.
+func checkReport(t *testing.T, sh *shell, state string, all []trailLine) {
+	t.Helper()
+	verify := readmeCommand(t, "scripts/audit-verify --heads ", state)
+	if out := sh.run(t, verify); !strings.Contains(out, "OK: 2 chains") {
+		t.Errorf("README's %s: want the trail verified, got = %s", verify, out)
+	}
+	cmd := readmeCommand(t, "scripts/audit-report ", state)
+	out := sh.run(t, cmd)
+	dir := regexp.MustCompile(`--out (\S+)`).FindStringSubmatch(cmd)
+	if dir == nil || !strings.Contains(out, "requests.html") {
+		t.Fatalf("README's %s: want the report written, got = %s", cmd, out)
+	}
+	readCSV := func(name string) []map[string]string {
+		f, err := os.Open(filepath.Join(dir[1], name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		rows, err := csv.NewReader(f).ReadAll()
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var out []map[string]string
+		for _, r := range rows[1:] {
+			m := map[string]string{}
+			for i, h := range rows[0] {
+				m[h] = r[i]
+			}
+			out = append(out, m)
+		}
+		return out
+	}
+	var grantID string
+	for _, r := range readCSV("requests.csv") {
+		if r["role"] == "unmasked_users" && r["requester"] == "dev1@example.com" {
+			grantID = r["grant_id"]
+			if !strings.Contains(r["reason"], "SUP-1234") || !strings.Contains(r["decisions"], "lead1@example.com approved") || grantID == "" {
+				t.Errorf("requests.csv: want dev1's request with its reason, lead1's approval and the grant, got = %v", r)
+			}
+		}
+	}
+	if grantID == "" {
+		t.Fatal("requests.csv: no unmasked_users request of dev1")
+	}
+	// Every query dev1 ran under the grant, from the trail itself.
+	want := map[string]bool{}
+	for _, e := range all {
+		m := decodeLine(t, e.raw)
+		ids, _ := m["grant_ids"].([]any)
+		if e.Event == "query.attempt" && e.Actor == "dev1@example.com" && slices.ContainsFunc(ids, func(v any) bool { return fmt.Sprint(v) == grantID }) {
+			want[m["request_id"].(string)] = true
+		}
+	}
+	got := map[string]bool{}
+	for _, r := range readCSV("statements.csv") {
+		if r["grant_id"] == grantID {
+			got[r["request_id"]] = true
+			if r["attempt_entry"] == "" || len(r["attempt_hash"]) != 64 {
+				t.Errorf("statements.csv: want each statement linked to its entry, got = %v", r)
+			}
+		}
+	}
+	if len(want) < 2 || !maps.Equal(want, got) {
+		t.Errorf("statements.csv: want every query dev1 ran under grant %s (%v), got = %v", grantID, want, got)
+	}
+	people := map[string]string{}
+	for _, r := range readCSV("review-access.csv") {
+		people[r["person"]] += r["role"] + " "
+	}
+	for _, e := range all {
+		if e.Actor != "" && !strings.HasPrefix(e.Event, "sweep.") && !strings.HasPrefix(e.Event, "audit.") && !strings.Contains(e.Actor, "sweeper@") && people[e.Actor] == "" {
+			t.Errorf("review-access.csv: want every person of the trail, %s (%s) is missing: %v", e.Actor, e.Event, people)
+		}
+	}
+	if !strings.Contains(people["dev1@example.com"], "unmasked_users") || !strings.Contains(people["dev1@example.com"], "write_accounts") || !strings.Contains(people["dev2@example.com"], "no access held") {
+		t.Errorf("review-access.csv: want dev1's unmasked_users and write_accounts grants and dev2 with none, got = %v", people)
+	}
+	if out := os.Getenv("AIRLOCK_REPORT_OUT"); out != "" {
+		if err := os.CopyFS(out, os.DirFS(dir[1])); err != nil {
+			t.Errorf("copying the report to %s: %v", out, err)
+		}
+	}
 }

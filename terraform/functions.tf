@@ -64,6 +64,7 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   depends_on = [
+    google_kms_crypto_key_iam_member.function_signer, # no signer, no audit, no service
     google_project_iam_member.build,
     google_artifact_registry_repository_iam_member.build,
     google_secret_manager_secret_iam_member.function,

@@ -131,6 +131,7 @@ locals {
     DB_NAME           = google_sql_database.app.name
     AUDIT_SINK        = "cloudlogging"
     AUDIT_PROJECT     = var.project_id
+    AUDIT_KMS_KEY     = local.audit_signing_key_version
     AUTH_MODE         = "cloudrun"
   }
 

@@ -49,6 +49,12 @@ locals {
       label       = "actor"
       description = "An access request was approved outside working hours."
     }
+    "security.slack_replay" = {
+      severity    = "ALERT"
+      source      = "audit"
+      label       = "actor"
+      description = "A signed Slack callback was received a second time: someone is replaying a captured approval."
+    }
     "audit.unavailable" = {
       severity    = "ALERT"
       source      = "function_logs"

@@ -107,3 +107,13 @@ output "iap_audience" {
   description = "Audience of IAP's signed header, to copy into var.iap_audience (null without enable_iap)."
   value       = var.enable_iap ? "/projects/${data.google_project.project.number}/global/backendServices/${google_compute_backend_service.request_access[0].generated_id}" : null
 }
+
+output "audit_signing_key" {
+  description = "The Cloud KMS key that certifies the functions' audit chains; give it to scripts/audit-verify --kms-key to trust each enabled version."
+  value       = google_kms_crypto_key.audit_chain.id
+}
+
+output "audit_signing_key_version" {
+  description = "The key version the functions sign with now (their AUDIT_KMS_KEY)."
+  value       = local.audit_signing_key_version
+}

@@ -235,6 +235,26 @@ variable "audit_log_retention_days" {
   }
 }
 
+variable "audit_signing_key_version" {
+  description = "Version of the audit-chain KMS key the functions sign chain certificates with (1 after the first apply). To rotate: create a version (gcloud kms keys versions create), set this to its number and apply; keep older versions enabled so the chains they certified still verify."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.audit_signing_key_version >= 1 && floor(var.audit_signing_key_version) == var.audit_signing_key_version
+    error_message = "audit_signing_key_version must be a whole number from 1, such as 1 or 2."
+  }
+}
+
+variable "audit_key_viewers" {
+  description = "Members who may read the audit-chain key's public key to verify exported trails (roles/cloudkms.publicKeyViewer), such as [\"group:auditors@example.com\"]. They cannot sign."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.audit_key_viewers : can(regex("^(user|group|serviceAccount|domain):[^ ]+$", m))])
+    error_message = "audit_key_viewers entries must be IAM members such as \"group:auditors@example.com\" or \"user:ann@example.com\"."
+  }
+}
+
 variable "audit_log_resource_type" {
   description = "Monitored-resource type of the airlock-audit entries as the functions write them; alert filters must name it. \"cloud_run_revision\" when the logging client detects the resource on Cloud Run (the default), \"global\" if the audit writer sets no resource."
   type        = string

@@ -9,8 +9,8 @@ package approval
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -19,7 +19,6 @@ import (
 	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
-	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
@@ -41,7 +40,7 @@ var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := PublicVerifier(deps, os.Getenv("IAP_AUDIENCE")); err != nil {
+	if err := PublicVerifier(deps, deps.Config.IAPAudience); err != nil {
 		deps.Close()
 		return nil, err
 	}
@@ -53,19 +52,19 @@ func ApprovalCallback(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w
 
 // PublicVerifier replaces deps.Auth, for a function nobody has authenticated upstream:
 // outside AUTH_MODE=local it verifies Google ID tokens for AUTH_AUDIENCE in full (never
-// the claims-only CloudRun verifier), and IAP assertions when iapAudience is set.
+// the claims-only CloudRun verifier), and IAP assertions when iapAudience is set (see
+// app.PublicVerifier).
 func PublicVerifier(deps *app.Deps, iapAudience string) error {
 	if deps.Config.AuthMode == "local" {
 		return nil
 	}
-	if deps.Config.Audience == "" {
-		return errors.New("approval: AUTH_AUDIENCE (this function's URL) is required: the function is public and must check every token's audience")
+	c := deps.Config
+	c.IAPAudience = iapAudience
+	v, err := app.PublicVerifier(context.Background(), c)
+	if err != nil {
+		return fmt.Errorf("approval: %w", err)
 	}
-	vs := authn.AnyOf{authn.GoogleIDToken{Audience: deps.Config.Audience}}
-	if iapAudience != "" {
-		vs = append(authn.AnyOf{authn.IAP{Audience: iapAudience}}, vs...)
-	}
-	deps.Auth = vs
+	deps.Auth = v
 	return nil
 }
 

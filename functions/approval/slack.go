@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/httpapi"
@@ -70,14 +71,14 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 	if err != nil {
 		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxBody)
 	}
-	sig, err := h.verifySlack(ctx, r.Header, body)
+	key, err := h.verifySlack(ctx, r.Header, body)
 	if err != nil {
 		h.securityEvent(ctx, rid, "security.slack_signature_invalid", err.Error())
 		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", err.Error())
 	}
-	if err := h.refuseReplay(ctx, sig); err != nil {
+	if err := h.refuseReplay(ctx, key); err != nil {
 		if errors.Is(err, errReplay) {
-			h.securityEvent(ctx, rid, "security.slack_replay", err.Error())
+			h.replayed(ctx, rid, body)
 			return httpapi.Errorf(http.StatusUnauthorized, "replayed", "this Slack callback was already received")
 		}
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the callback could not be checked; nothing changed")
@@ -122,25 +123,33 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 }
 
 // verifySlack checks X-Slack-Signature: v0=HMAC-SHA256(secret, "v0:"+timestamp+":"+body)
-// with a timestamp within five minutes. It returns the signature, the replay key.
+// with a timestamp within five minutes. It returns the callback's replay key: the MAC it
+// computed, in lower-case hex. The key is what was signed, not how the header spells the
+// signature, so a callback sent again with its hex in upper case, or "V0=", is the same
+// key. A timestamp is accepted only in its one decimal form (no sign, no leading zero),
+// and each header only once.
 func (h *Handler) verifySlack(ctx context.Context, hdr http.Header, body []byte) (string, error) {
 	if h.slack.name == "" || h.slack.secrets == nil {
 		return "", errors.New("Slack callbacks are not configured (SLACK_SIGNING_SECRET_NAME)")
 	}
-	ts, sig := hdr.Get("X-Slack-Request-Timestamp"), hdr.Get("X-Slack-Signature")
-	if ts == "" || sig == "" {
+	tss, sigs := hdr.Values("X-Slack-Request-Timestamp"), hdr.Values("X-Slack-Signature")
+	if len(tss) == 0 || len(sigs) == 0 || tss[0] == "" || sigs[0] == "" {
 		return "", errors.New("not a signed Slack callback")
 	}
+	if len(tss) > 1 || len(sigs) > 1 {
+		return "", errors.New("the Slack timestamp or signature header is sent more than once")
+	}
+	ts, sig := tss[0], sigs[0]
 	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
+	if err != nil || sec <= 0 || strconv.FormatInt(sec, 10) != ts {
 		return "", errors.New("the Slack timestamp is malformed")
 	}
 	if skew := time.Since(time.Unix(sec, 0)); skew > slackMaxSkew || skew < -slackMaxSkew {
 		return "", errors.New("the Slack timestamp is more than five minutes away")
 	}
-	hexSig, ok := strings.CutPrefix(sig, "v0=")
+	version, hexSig, ok := strings.Cut(sig, "=")
 	got, err := hex.DecodeString(hexSig)
-	if !ok || err != nil || len(got) != sha256.Size {
+	if !ok || !strings.EqualFold(version, "v0") || err != nil || len(got) != sha256.Size {
 		return "", errors.New("the Slack signature is malformed")
 	}
 	secret, err := h.slack.secrets.Secret(ctx, h.slack.name)
@@ -151,19 +160,21 @@ func (h *Handler) verifySlack(ctx context.Context, hdr http.Header, body []byte)
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte("v0:" + ts + ":"))
 	mac.Write(body)
-	if !hmac.Equal(mac.Sum(nil), got) {
+	want := mac.Sum(nil)
+	if !hmac.Equal(want, got) {
 		return "", errors.New("the Slack signature does not verify")
 	}
-	return hexSig, nil
+	return hex.EncodeToString(want), nil
 }
 
 var errReplay = errors.New("replayed Slack callback")
 
-// refuseReplay records the signature; a signature seen before is a replay. Rows older
-// than the timestamp window can never match a valid callback again and are removed.
-func (h *Handler) refuseReplay(ctx context.Context, sig string) error {
+// refuseReplay records the callback's key (verifySlack); a key seen before is a replay.
+// Rows older than the timestamp window can never match a valid callback again and are
+// removed.
+func (h *Handler) refuseReplay(ctx context.Context, key string) error {
 	return db.InRole(ctx, h.deps.Pool, h.deps.Role(), func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO airlock.slack_replays (signature) VALUES ($1) ON CONFLICT DO NOTHING`, sig)
+		tag, err := tx.Exec(ctx, `INSERT INTO airlock.slack_replays (signature) VALUES ($1) ON CONFLICT DO NOTHING`, key)
 		if err != nil {
 			return err
 		}
@@ -173,6 +184,32 @@ func (h *Handler) refuseReplay(ctx context.Context, sig string) error {
 		_, err = tx.Exec(ctx, `DELETE FROM airlock.slack_replays WHERE seen_at < now() - interval '15 minutes'`)
 		return err
 	})
+}
+
+// replayed raises the alert for a Slack callback received again (alerts.SlackReplay),
+// naming the approver the policy maps its Slack user to. The body's signature verified,
+// so the user is the one Slack sent the first time. The refusal stands whatever happens
+// to the alert.
+func (h *Handler) replayed(ctx context.Context, rid string, body []byte) {
+	user := "unknown"
+	if form, err := url.ParseQuery(string(body)); err == nil {
+		var p slackPayload
+		if json.Unmarshal([]byte(form.Get("payload")), &p) == nil && p.User.ID != "" {
+			user = p.User.ID
+		}
+	}
+	actor := "slack:" + user
+	if email, ok := h.deps.Policy.SlackUser(user); ok {
+		actor = strings.ToLower(email)
+	}
+	base := audit.Entry{Actor: actor, Function: EntryPoint, RequestID: rid, Decision: audit.DecisionDenied}
+	queued, err := h.alerts.Raise(ctx, nil, alerts.SlackReplay(base, user))
+	if err != nil {
+		logLine("ERROR", "approval: raising "+alerts.EventSlackReplay+": "+err.Error())
+	}
+	if queued > 0 {
+		h.deliver(ctx)
+	}
 }
 
 // securityEvent records a refused Slack callback as an alert. The refusal stands even

@@ -16,6 +16,8 @@ import (
 
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
+	"airlock.dev/airlock/shared/alerts"
+	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/notify/notifytest"
@@ -160,7 +162,8 @@ func TestSlackBreakGlassFlow(t *testing.T) {
 	if via != "slack,slack" || grants != 1 {
 		t.Fatalf("approvals via %q, %d grants", via, grants)
 	}
-	if sec := f.security.Messages(); len(sec) != 2 || !strings.Contains(fmt.Sprint(sec[1]["text"]), "granted") {
+	// The replay above raised an alert to the security channel too (security.slack_replay).
+	if sec := f.security.Messages(); len(sec) != 3 || !strings.Contains(fmt.Sprint(sec[1]), "replay") || !strings.Contains(fmt.Sprint(sec[2]["text"]), "granted") {
 		t.Fatalf("security channel after the grant: %v", sec)
 	}
 	var alerts int
@@ -172,4 +175,111 @@ func TestSlackBreakGlassFlow(t *testing.T) {
 	if alerts != 7 {
 		t.Errorf("%d security alerts for refused callbacks, want 7", alerts)
 	}
+}
+
+// callbackWith posts body to the Slack path with exactly the given headers (name, value,
+// …; a name may repeat), as Slack's servers would send them.
+func (f *slackFlow) callbackWith(t *testing.T, body string, headers ...string) requeststest.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.approval+approval.SlackPath, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return requeststest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// TestSlackReplayEncodings is finding 9 of issue 11: a Slack callback sent again with its
+// signature spelled another way (upper-case hex) was taken as new. Every spelling of the
+// same signed callback is the same callback: each replay is refused as one, and raises
+// security.slack_replay; spellings of the timestamp or signature that are not Slack's
+// are refused outright.
+func TestSlackReplayEncodings(t *testing.T) {
+	f := newSlackFlow(t)
+	id := f.Do("POST", f.access, "dev1@example.com", map[string]any{"role": "unmasked_users", "reason": reason, "duration": "30m"}).JSON()["request_id"].(string)
+	now := time.Now().Unix()
+	ts := fmt.Sprint(now)
+	body := slackBody("U0LEAD1", notify.ActionApprove, id)
+	sig := sign(signingSecret, now, body)
+	hexSig := strings.TrimPrefix(sig, "v0=")
+	if r := f.callbackWith(t, body, "X-Slack-Request-Timestamp", ts, "X-Slack-Signature", sig); r.Status != http.StatusOK {
+		t.Fatalf("the genuine callback: %d %s", r.Status, r.Body)
+	}
+	mixed := []byte(hexSig)
+	for i := 0; i < len(mixed); i += 2 {
+		mixed[i] = strings.ToUpper(string(mixed[i]))[0]
+	}
+	replays := []struct{ desc, ts, sig string }{
+		{"the same headers", ts, sig},
+		{"upper-case hex", ts, "v0=" + strings.ToUpper(hexSig)},
+		{"mixed-case hex", ts, "v0=" + string(mixed)},
+		{"V0= prefix", ts, "V0=" + hexSig},
+		{"V0= and upper-case hex", ts, "V0=" + strings.ToUpper(hexSig)},
+		{"spaces around the signature", ts, "  " + sig + "  "},
+		{"spaces around the timestamp", " " + ts + " ", sig},
+	}
+	for _, c := range replays {
+		if r := f.callbackWith(t, body, "X-Slack-Request-Timestamp", c.ts, "X-Slack-Signature", c.sig); r.Status != http.StatusUnauthorized || r.Code() != "replayed" {
+			t.Errorf("when the callback is sent again with %s, want = 401 replayed, got = %d %s", c.desc, r.Status, r.Body)
+		}
+	}
+	refused := []struct {
+		desc    string
+		headers []string
+	}{
+		{"a leading zero in the timestamp", []string{"X-Slack-Request-Timestamp", "0" + ts, "X-Slack-Signature", sig}},
+		{"a plus sign in the timestamp", []string{"X-Slack-Request-Timestamp", "+" + ts, "X-Slack-Signature", sig}},
+		{"a leading zero signed as such", []string{"X-Slack-Request-Timestamp", "0" + ts, "X-Slack-Signature", signRaw(signingSecret, "0"+ts, body)}},
+		{"a space inside the signature", []string{"X-Slack-Request-Timestamp", ts, "X-Slack-Signature", "v0= " + hexSig}},
+		{"leading zero bytes on the signature", []string{"X-Slack-Request-Timestamp", ts, "X-Slack-Signature", "v0=00" + hexSig}},
+		{"v1= instead of v0=", []string{"X-Slack-Request-Timestamp", ts, "X-Slack-Signature", "v1=" + hexSig}},
+		{"the signature twice", []string{"X-Slack-Request-Timestamp", ts, "X-Slack-Signature", "v0=" + strings.Repeat("0", 64), "X-Slack-Signature", sig}},
+		{"the timestamp twice", []string{"X-Slack-Request-Timestamp", ts, "X-Slack-Request-Timestamp", ts, "X-Slack-Signature", sig}},
+	}
+	for _, c := range refused {
+		if r := f.callbackWith(t, body, c.headers...); r.Status != http.StatusUnauthorized || r.Code() != "unauthenticated" {
+			t.Errorf("when the callback comes with %s, want = 401 unauthenticated, got = %d %s", c.desc, r.Status, r.Body)
+		}
+	}
+
+	var keys, approvals int
+	f.Admin.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM airlock.slack_replays), (SELECT count(*) FROM airlock.approvals WHERE request_id = $1)`, id).Scan(&keys, &approvals)
+	if keys != 1 || approvals != 1 {
+		t.Errorf("after one callback and its replays, want = one replay key and one approval, got = %d keys, %d approvals", keys, approvals)
+	}
+	var alerted int
+	for _, e := range f.AuditEvents(approval.EntryPoint) {
+		if e.Event != alerts.EventSlackReplay {
+			continue
+		}
+		alerted++
+		if e.Actor != "lead1@example.com" || e.Severity != audit.SeverityAlert || e.Details["slack_user"] != "U0LEAD1" || e.Decision != audit.DecisionDenied || e.RequestID == "" || e.Message == "" {
+			t.Errorf("in the replay alert, want = lead1, ALERT, slack_user U0LEAD1, denied, a request id and a message, got = %+v", e)
+		}
+	}
+	if alerted != len(replays) {
+		t.Errorf("want = one %s entry per replay (%d), got = %d", alerts.EventSlackReplay, len(replays), alerted)
+	}
+	// The security channel hears of lead1's replays once within the hour; the trail has each.
+	var messages int
+	for _, m := range f.security.Messages() {
+		if strings.Contains(fmt.Sprint(m), "replay") {
+			messages++
+		}
+	}
+	if messages != 1 {
+		t.Errorf("want = one replay message to the security channel, got = %d: %v", messages, f.security.Messages())
+	}
+}
+
+func signRaw(secret, ts, body string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%s:%s", ts, body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }

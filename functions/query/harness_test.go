@@ -27,6 +27,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/authn/authntest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
@@ -57,6 +58,9 @@ type harnessOptions struct {
 	policy    []byte         // defaults to demo.Policy
 	cloud     bool           // audit to the fake Cloud Logging server instead of a file
 	auditOpts []audit.Option // extra recorder options
+	// google, when set, makes the function verify identities as deployed (AUTH_MODE
+	// cloudrun), with the real idtoken client reading keys from this fake.
+	google *authntest.Google
 }
 
 // auditTimeout bounds each audit write in the tests with a Cloud Logging fake: long
@@ -104,11 +108,13 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	opts := append([]audit.Option{audit.WithMirror(io.Discard)}, o.auditOpts...)
 	if o.cloud {
 		h.fake = audittest.NewServer(t)
-		env["AUDIT_SINK"], env["AUDIT_PROJECT"] = "cloudlogging", "audittest"
+		// The chain's certificate is signed through the real Cloud KMS client, by the fake.
+		env["AUDIT_SINK"], env["AUDIT_PROJECT"], env["AUDIT_KMS_KEY"] = "cloudlogging", "audittest", audittest.KMSKeyVersion
 		opts = append(opts, audit.WithClientOptions(h.fake.ClientOptions()...), audit.WithLoggerOptions(h.fake.LoggerOptions()...))
 	} else {
 		h.auditFile = filepath.Join(dir, "audit.jsonl")
-		env["AUDIT_SINK"], env["AUDIT_FILE"] = "file", h.auditFile
+		env["AUDIT_SINK"], env["AUDIT_FILE"], env["AUDIT_KMS_KEY"] = "file", h.auditFile, ""
+		opts = append(opts, audit.WithSigner(audittest.NewLocalSigner(t)))
 	}
 	// audit.FromEnv reads the process environment; Config.Env serves app.Build.
 	for k, v := range env {
@@ -124,6 +130,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		AuthKeyFile:  keyFile,
 		AuditOptions: opts,
 		Env:          func(k string) string { return env[k] },
+	}
+	if o.google != nil {
+		cfg.AuthMode, cfg.AuthKeyFile, cfg.IDTokenOptions = "cloudrun", "", o.google.ClientOptions()
 	}
 	h.deps, err = app.Build(ctx, cfg)
 	if err != nil {

@@ -288,11 +288,14 @@ func hasWrite(g *grants.Grant) bool {
 	return false
 }
 
-// explainFailure says "your grant expired" when a statement was ended because the grant
-// it ran under ran out, rather than a bare connection error.
+// explainFailure says "your grant was revoked" or "your grant expired" when a statement
+// was ended because the grant it ran under ended, rather than a bare connection error.
 func (h *Handler) explainFailure(ctx context.Context, sess *grants.Session, err error) error {
 	if e, ok := errors.AsType[*httpapi.Error](err); ok && e.Code != "connection_lost" && e.Code != "timeout" {
 		return err
+	}
+	if e := h.revoked(ctx, sess); e != nil {
+		return e
 	}
 	if d := sess.Deadline(); !d.IsZero() && !time.Now().Before(d.Add(-time.Second)) {
 		return httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ended at %s and the statement running under it was stopped", d.UTC().Format(time.RFC3339))
@@ -304,6 +307,9 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 	details := map[string]any{"kind": dec.Kind, "dry_run": req.DryRun}
 	if req.Revert != "" {
 		details["reverts"] = req.Revert
+	}
+	if cols := h.unmaskedColumns(sess, req.Mode, dec.Columns); len(cols) > 0 {
+		details["unmasked_columns"] = cols // what a grant let this statement see in clear
 	}
 	return audit.Entry{
 		Event:         event,
@@ -319,6 +325,30 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 		Reason:        req.Reason,
 		Details:       details,
 	}
+}
+
+// unmaskedColumns lists the sensitive "table.column" pairs among cols that the session
+// sees in clear because of a grant: what an unmasked grant was used for, for the audit
+// trail and the evidence reports built from it.
+func (h *Handler) unmaskedColumns(sess *grants.Session, mode string, cols []string) []string {
+	m := sqlguard.Read
+	if mode != "read" {
+		m = sqlguard.Write
+	}
+	unmasked := h.deps.Policy.Permissions(m, sess.Roles()).Unmasked
+	var out []string
+	for _, c := range cols {
+		table, col, ok := strings.Cut(c, ".")
+		if !ok || !unmasked[table] {
+			continue
+		}
+		if t, ok := h.deps.Policy.Table(table); ok {
+			if _, sensitive := t.Masked[col]; sensitive {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // alertOnAttempt raises, before anything runs, the alerts an attempt calls for: a

@@ -1,161 +1,215 @@
 package query
 
 import (
-	"encoding/csv"
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
-	"unicode/utf8"
-
-	"airlock.dev/airlock/shared/httpapi"
+	"strconv"
 )
 
-// render answers with the result in the requested format.
+// render answers with the result in the requested format. The answer is written as it is
+// built, through a small buffer, so it is never held whole in memory besides the rows.
+// Values are written as the comment on kind says.
 func render(w http.ResponseWriter, format string, res *result) error {
-	if res.write != nil && format == "table" {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("X-Airlock-Request-Id", res.requestID)
-		w.WriteHeader(http.StatusOK)
-		writeSummary(w, res)
-		return nil
+	hd := w.Header()
+	hd.Set("X-Airlock-Request-Id", res.requestID)
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	switch {
+	case format == "table":
+		hd.Set("Content-Type", "text/plain; charset=utf-8")
+	case res.write == nil && format == "csv":
+		hd.Set("Content-Type", "text/csv; charset=utf-8")
+	default:
+		hd.Set("Content-Type", "application/json; charset=utf-8")
 	}
-	if res.write != nil {
-		httpapi.WriteJSON(w, http.StatusOK, struct {
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	e := &encoder{w: bw}
+	switch {
+	case res.write != nil && format == "table":
+		writeSummary(e, res)
+	case res.write != nil:
+		b, err := json.Marshal(struct {
 			RequestID string `json:"request_id"`
 			*WriteResult
 			DurationMS int64 `json:"duration_ms"`
 		}{res.requestID, res.write, res.duration.Milliseconds()})
-		return nil
-	}
-	switch format {
-	case "table":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("X-Airlock-Request-Id", res.requestID)
-		w.WriteHeader(http.StatusOK)
-		writeTable(w, res)
-	case "csv":
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("X-Airlock-Request-Id", res.requestID)
-		w.WriteHeader(http.StatusOK)
-		cw := csv.NewWriter(w)
-		header := make([]string, len(res.columns))
-		for i, c := range res.columns {
-			header[i] = c.Name
+		if err != nil {
+			return fmt.Errorf("query: encoding a write's answer: %w", err) // cannot happen: all fields encode
 		}
-		cw.Write(header)
-		for _, row := range res.rows {
-			cw.Write(cells(row))
-		}
-		cw.Flush()
+		e.jsonText(b)
+		e.byte('\n')
+	case format == "table":
+		writeTable(e, res)
+	case format == "csv":
+		writeCSV(e, res)
 	default:
-		rows := res.rows
-		if rows == nil {
-			rows = [][]json.RawMessage{}
-		}
-		cols := res.columns
-		if cols == nil {
-			cols = []Column{}
-		}
-		httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-			"request_id":  res.requestID,
-			"columns":     cols,
-			"rows":        rows,
-			"row_count":   len(res.rows),
-			"truncated":   res.truncated,
-			"duration_ms": res.duration.Milliseconds(),
-		})
+		writeJSON(e, res)
 	}
+	bw.Flush() // an error here is the client gone: there is no one left to answer
 	return nil
 }
 
-// cells turns JSON values into text the way psql prints them: strings bare, NULL empty.
-func cells(row []json.RawMessage) []string {
-	out := make([]string, len(row))
-	for i, v := range row {
-		var s string
-		switch {
-		case string(v) == "null":
-		case json.Unmarshal(v, &s) == nil:
-			out[i] = s
-		default:
-			out[i] = string(v)
+// writeJSON writes a read's answer: {"columns", "duration_ms", "request_id", "row_count",
+// "rows", "truncated"}.
+func writeJSON(e *encoder, res *result) {
+	e.ascii(`{"columns":[`)
+	for i, c := range res.columns {
+		if i > 0 {
+			e.byte(',')
 		}
+		e.ascii(`{"name":`)
+		e.jsonString([]byte(c.Name))
+		e.ascii(`,"type":`)
+		e.jsonString([]byte(c.Type))
+		e.ascii(`,"masked":` + strconv.FormatBool(c.Masked) + `}`)
 	}
-	return out
+	e.ascii(`],"duration_ms":` + strconv.FormatInt(res.duration.Milliseconds(), 10))
+	e.ascii(`,"request_id":`)
+	e.jsonString([]byte(res.requestID))
+	e.ascii(`,"row_count":` + strconv.Itoa(len(res.rows)) + `,"rows":[`)
+	for r, row := range res.rows {
+		if r > 0 {
+			e.byte(',')
+		}
+		e.byte('[')
+		for i, v := range row {
+			if i > 0 {
+				e.byte(',')
+			}
+			e.jsonValue(res.kinds[i], v)
+		}
+		e.byte(']')
+	}
+	e.ascii(`],"truncated":` + strconv.FormatBool(res.truncated) + "}\n")
 }
 
-// writeTable prints a psql-style aligned table, so gcloud functions call reads well.
-func writeTable(w http.ResponseWriter, res *result) {
+// writeCSV writes a header of column names and one record per row.
+func writeCSV(e *encoder, res *result) {
+	for i, c := range res.columns {
+		if i > 0 {
+			e.byte(',')
+		}
+		e.textValue(csvStyle, []byte(c.Name))
+	}
+	e.byte('\n')
+	for _, row := range res.rows {
+		for i, v := range row {
+			if i > 0 {
+				e.byte(',')
+			}
+			e.textValue(csvStyle, v)
+		}
+		e.byte('\n')
+	}
+}
+
+// width is how many characters v takes in a table cell.
+func width(v []byte) int {
+	var e encoder
+	e.textValue(tableStyle, v)
+	return e.runes
+}
+
+// writeTable prints a psql-style aligned table, so that gcloud functions call and curl
+// read well in a terminal. Padding is bounded: when padding every cell to its column's
+// width would make the table larger than twice max_bytes (one long value in a column of
+// short ones, over many rows), cells are separated but not padded, and the footer says so.
+func writeTable(e *encoder, res *result) {
 	widths := make([]int, len(res.columns))
 	for i, c := range res.columns {
-		widths[i] = utf8.RuneCountInString(c.Name)
+		widths[i] = width([]byte(c.Name))
 	}
-	text := make([][]string, len(res.rows))
-	for r, row := range res.rows {
-		text[r] = cells(row)
-		for i, s := range text[r] {
-			s = strings.NewReplacer("\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s)
-			text[r][i] = s
-			widths[i] = max(widths[i], utf8.RuneCountInString(s))
+	for _, row := range res.rows {
+		for i, v := range row {
+			widths[i] = max(widths[i], width(v))
 		}
 	}
-	pad := func(s string, n int) string { return s + strings.Repeat(" ", n-utf8.RuneCountInString(s)) }
-	var b strings.Builder
-	for i, c := range res.columns {
+	line := int64(1)
+	for i, w := range widths {
+		line += int64(w)
 		if i > 0 {
-			b.WriteString(" | ")
+			line += 3
 		}
-		b.WriteString(pad(c.Name, widths[i]))
 	}
-	b.WriteString("\n")
-	for i := range res.columns {
+	aligned := line*int64(len(res.rows)+2) <= 2*res.maxBytes
+	cell := func(i int, v []byte) {
 		if i > 0 {
-			b.WriteString("-+-")
+			e.ascii(" | ")
 		}
-		b.WriteString(strings.Repeat("-", widths[i]))
-	}
-	b.WriteString("\n")
-	for _, row := range text {
-		for i, s := range row {
-			if i > 0 {
-				b.WriteString(" | ")
+		start := e.runes
+		e.textValue(tableStyle, v)
+		if aligned {
+			for pad := widths[i] - (e.runes - start); pad > 0; pad-- {
+				e.byte(' ')
 			}
-			b.WriteString(pad(s, widths[i]))
 		}
-		b.WriteString("\n")
+	}
+	for i, c := range res.columns {
+		cell(i, []byte(c.Name))
+	}
+	e.byte('\n')
+	if aligned {
+		for i, w := range widths {
+			if i > 0 {
+				e.ascii("-+-")
+			}
+			for range w {
+				e.byte('-')
+			}
+		}
+		e.byte('\n')
+	}
+	for _, row := range res.rows {
+		for i, v := range row {
+			cell(i, v)
+		}
+		e.byte('\n')
+	}
+	plural := "s"
+	if len(res.rows) == 1 {
+		plural = ""
 	}
 	suffix := ""
 	if res.truncated {
 		suffix = ", truncated"
 	}
-	fmt.Fprintf(&b, "(%d row%s%s)\n", len(res.rows), map[bool]string{true: "", false: "s"}[len(res.rows) == 1], suffix)
-	w.Write([]byte(b.String()))
+	if !aligned {
+		suffix += ", not aligned: padding would make the table too large"
+	}
+	e.ascii(fmt.Sprintf("(%d row%s%s)\n", len(res.rows), plural, suffix))
 }
 
 // writeSummary prints a write's or a revert's answer as SQL comments followed by the
-// statements, so that it reads well in a terminal and a review.
-func writeSummary(w http.ResponseWriter, res *result) {
+// statements, so that it reads well in a terminal and a review. The previews are JSON,
+// written with unsafe characters escaped (see kind); the statements spell unsafe
+// characters in E'…' literals (shared/revert), and visible is a second guard on that.
+func writeSummary(e *encoder, res *result) {
 	wr := res.write
-	var b strings.Builder
 	switch {
 	case wr.Committed:
-		fmt.Fprintf(&b, "-- request %s: %d row(s) changed, committed\n", res.requestID, wr.RowsAffected)
+		e.visible(fmt.Sprintf("-- request %s: %d row(s) changed, committed\n", res.requestID, wr.RowsAffected))
 	case wr.Note != "":
-		fmt.Fprintf(&b, "-- request %s: %s\n", res.requestID, wr.Note)
+		e.visible(fmt.Sprintf("-- request %s: %s\n", res.requestID, wr.Note))
 	default:
-		fmt.Fprintf(&b, "-- request %s: dry run, %d row(s) would change; nothing was committed\n", res.requestID, wr.RowsAffected)
+		e.visible(fmt.Sprintf("-- request %s: dry run, %d row(s) would change; nothing was committed\n", res.requestID, wr.RowsAffected))
 	}
 	if wr.Reverts != "" {
-		fmt.Fprintf(&b, "-- reverts the write %s\n", wr.Reverts)
+		e.visible(fmt.Sprintf("-- reverts the write %s\n", wr.Reverts))
 	}
 	for _, row := range wr.Preview {
-		j, _ := json.Marshal(row)
-		fmt.Fprintf(&b, "-- row after: %s\n", j)
+		j, err := json.Marshal(row)
+		if err != nil {
+			continue // cannot happen: a preview holds JSON values
+		}
+		e.ascii("-- row after: ")
+		e.jsonText(j)
+		e.byte('\n')
 	}
 	for _, s := range wr.Statements {
-		b.WriteString(s)
-		b.WriteString("\n")
+		e.visible(s)
+		e.byte('\n')
 	}
-	w.Write([]byte(b.String()))
 }

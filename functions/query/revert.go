@@ -134,7 +134,7 @@ func (h *Handler) revert(ctx context.Context, rid string, sess *grants.Session, 
 	exec := func(tx pgx.Tx) (int64, error) {
 		var n int64
 		for _, s := range plan.stmts {
-			tag, err := tx.Exec(ctx, s.SQL, s.Args...)
+			tag, err := db.Exec(ctx, tx.Conn(), s.SQL, s.Args...)
 			if err != nil {
 				return 0, dbError(err)
 			}

@@ -1,11 +1,13 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
@@ -31,9 +34,12 @@ const fetchBatch = 200
 type result struct {
 	requestID string
 	columns   []Column
-	rows      [][]json.RawMessage
+	kinds     []kind     // of each column: how its values are written (see kind)
+	rows      [][][]byte // values in text format, as the server sent them; nil is NULL
 	truncated bool
-	bytes     int64
+	bytes     int64 // the values' size in the answer's format (rowSize)
+	maxBytes  int64 // the cap they were held to
+	closed    bool  // the read's connection was closed rather than drained (discard)
 	duration  time.Duration
 	write     *WriteResult
 }
@@ -45,11 +51,14 @@ func (r *result) rowCount() int64 {
 	return int64(len(r.rows))
 }
 
-// A Column describes one result column.
+// A Column describes one result column. Type is PostgreSQL's name for its type
+// (pg_type.typname: int4, numeric, text, timestamptz, _int4 for an array of int4, an
+// enum's own name); a domain is named by its base type, as the server describes it.
 type Column struct {
 	Name   string `json:"name"`
 	Type   string `json:"type"`
 	Masked bool   `json:"masked"`
+	oid    uint32
 }
 
 // WriteResult is the answer to a write or a revert.
@@ -95,9 +104,13 @@ func (h *Handler) queueSetup(b *pgx.Batch, rid string, sess *grants.Session, sea
 		appName += " g=" + strings.Join(ids, ",")
 	}
 	b.Queue("SET LOCAL ROLE " + pgx.Identifier{sess.DBRole}.Sanitize())
+	// The output styles are PostgreSQL's defaults, set here so that what the answer
+	// promises (values as psql shows them, see kind) holds whatever the server's flags.
 	b.Queue(`SELECT set_config('search_path', $1, true), set_config('statement_timeout', $2, true),
 	                set_config('lock_timeout', $3, true), set_config('idle_in_transaction_session_timeout', $4, true),
-	                set_config('application_name', $5, true), set_config('airlock.request_id', $6, true)`,
+	                set_config('application_name', $5, true), set_config('airlock.request_id', $6, true),
+	                set_config('DateStyle', 'ISO, MDY', true), set_config('IntervalStyle', 'postgres', true),
+	                set_config('bytea_output', 'hex', true)`,
 		searchPath, ms(timeout), ms(h.deps.Policy.Limits.LockTimeout), ms(timeout+5*time.Second), truncate(appName, 63), rid)
 	return nil
 }
@@ -140,8 +153,8 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 	if err != nil {
 		return nil, dbError(err)
 	}
-	defer conn.Release()
-	res := &result{}
+	defer conn.Release() // a connection closed by an oversized row is destroyed, not pooled
+	res := &result{maxBytes: h.deps.Policy.Limits.MaxBytes}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
 	collect := func(rows pgx.Rows) error {
 		// In a batch, a statement after a failed one gets rows carrying only that error.
@@ -149,7 +162,7 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 			rows.Close()
 			return err
 		}
-		return h.collect(conn.Conn(), rows, res, req.MaxRows, unmasked)
+		return h.collect(conn.Conn(), rows, res, req, unmasked)
 	}
 
 	b := &pgx.Batch{}
@@ -170,7 +183,9 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		if e, ok := errors.AsType[*httpapi.Error](err); ok {
 			return nil, e
 		}
-		return nil, dbError(err)
+		if !res.closed { // else the rows are all in, and the connection closed on purpose
+			return nil, dbError(err)
+		}
 	}
 	// A full batch means there may be more: fetch until the caps or the rows run out.
 	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
@@ -185,46 +200,144 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		}
 		fetched = len(res.rows) - before
 	}
+	if err := h.nameTypes(ctx, res.columns); err != nil {
+		return nil, dbError(err)
+	}
 	return res, nil
 }
 
-// collect appends rows to res until the row or byte cap is reached.
-func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, maxRows int, unmasked map[string]bool) error {
+// nameTypes names the columns whose type pgx does not know (enums, composites, money,
+// pg_lsn, ...) from pg_type, asking the primary (which every login may read the catalog
+// of) once per type and instance: the read's own connection may have been closed.
+func (h *Handler) nameTypes(ctx context.Context, cols []Column) error {
+	var missing []int64
+	for i := range cols {
+		if cols[i].Type != "" {
+			continue
+		}
+		if name, ok := h.schema.typeName(cols[i].oid); ok {
+			cols[i].Type = name
+		} else {
+			missing = append(missing, int64(cols[i].oid))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := h.deps.Pool.Query(ctx, `SELECT oid::int8, typname::text FROM pg_catalog.pg_type WHERE oid::int8 = ANY ($1)`, missing)
+	if err != nil {
+		return err
+	}
+	found := map[uint32]string{}
+	var oid int64
+	var name string
+	_, err = pgx.ForEachRow(rows, []any{&oid, &name}, func() error {
+		found[uint32(oid)] = name
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.schema.addTypeNames(found)
+	for i := range cols {
+		if cols[i].Type == "" {
+			cols[i].Type = cmp.Or(found[cols[i].oid], strconv.FormatUint(uint64(cols[i].oid), 10))
+		}
+	}
+	return nil
+}
+
+// collect appends rows to res until the row or byte cap is reached. Nothing larger than
+// the cap is ever held: the pool refuses a message larger than max_bytes (and a little)
+// before reading it (see app.Build), and each row that did arrive is measured as the
+// answer will write it (rowSize, which builds nothing) before it is copied. A row that
+// could never fit is an error that names it; rows that fit alone but not together
+// truncate the answer. What the FETCH still sends after that is discarded, within a bound.
+func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, req *Request, unmasked map[string]bool) error {
 	defer rows.Close()
 	if res.columns == nil {
-		res.columns = h.describe(conn, rows.FieldDescriptions(), unmasked)
+		fields := rows.FieldDescriptions()
+		res.kinds = make([]kind, len(fields))
+		for i, f := range fields {
+			if f.Format != pgx.TextFormatCode { // QueryExecModeExec asks for text only
+				return fmt.Errorf("query: column %d arrived in binary format", i+1)
+			}
+			res.kinds[i] = kindOf(f.DataTypeOID)
+		}
+		res.columns = h.describe(conn, fields, unmasked)
 	}
-	maxBytes := h.deps.Policy.Limits.MaxBytes
 	for rows.Next() {
-		if len(res.rows) >= maxRows {
+		if len(res.rows) >= req.MaxRows {
 			res.truncated = true
+			res.closed = discard(conn, rows, res.maxBytes)
 			break
 		}
-		vals, err := rows.Values()
-		if err != nil {
-			return dbError(err)
+		raw := rows.RawValues() // valid until the next row: copied below once it fits
+		size := rowSize(req.Format, res.kinds, raw)
+		if size > res.maxBytes {
+			res.closed = discard(conn, rows, res.maxBytes)
+			return httpapi.Errorf(http.StatusRequestEntityTooLarge, "row_too_large",
+				"row %d of the result takes %d bytes in a %s answer, more than limits.max_bytes (%d) allows a whole answer; nothing was returned. %s",
+				len(res.rows)+1, size, req.Format, res.maxBytes, selectLess)
 		}
-		row := make([]json.RawMessage, len(vals))
-		size := int64(0)
-		for i, v := range vals {
-			b, err := json.Marshal(v)
-			if err != nil {
-				b, _ = json.Marshal(fmt.Sprint(v))
-			}
-			row[i] = b
-			size += int64(len(b)) + 1
-		}
-		if res.bytes+size > maxBytes {
+		if res.bytes+size > res.maxBytes {
 			res.truncated = true
+			res.closed = discard(conn, rows, res.maxBytes)
 			break
 		}
 		res.bytes += size
-		res.rows = append(res.rows, row)
+		res.rows = append(res.rows, copyRow(raw))
 	}
 	if err := rows.Err(); err != nil {
+		if n, ok := db.MessageTooLarge(err); ok {
+			return httpapi.Errorf(http.StatusRequestEntityTooLarge, "row_too_large",
+				"the database's message for row %d of the result is %d bytes, more than limits.max_bytes (%d) allows; Airlock stopped before reading it, closed the connection and the statement was cancelled. %s",
+				len(res.rows)+1, n, res.maxBytes, selectLess)
+		}
 		return dbError(err)
 	}
 	return nil
+}
+
+// discard reads the rows this FETCH still sends, so that the connection can serve again,
+// unless that means reading more than limit bytes of them: then it closes the connection,
+// which stops the server sending (its session ends) and keeps the connection out of the
+// pool. A FETCH asks for up to fetchBatch rows, each up to the pool's message bound.
+func discard(conn *pgx.Conn, rows pgx.Rows, limit int64) (closed bool) {
+	var n int64
+	for rows.Next() {
+		for _, v := range rows.RawValues() {
+			n += int64(len(v))
+		}
+		if n > limit {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			conn.PgConn().Close(ctx)
+			return true
+		}
+	}
+	return false
+}
+
+const selectLess = "Select less of it, for example left(col, 1000) or length(col)"
+
+// copyRow copies a row's values out of pgx's buffer, which the next row reuses, into one
+// allocation. NULL stays nil and an empty string stays non-nil.
+func copyRow(raw [][]byte) [][]byte {
+	n := 0
+	for _, v := range raw {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n) // never nil, even when n is 0
+	row := make([][]byte, len(raw))
+	for i, v := range raw {
+		if v != nil {
+			start := len(buf)
+			buf = append(buf, v...)
+			row[i] = buf[start:len(buf):len(buf)]
+		}
+	}
+	return row
 }
 
 // describe names the result's columns and marks those that come straight from a masked
@@ -233,11 +346,10 @@ func (h *Handler) describe(conn *pgx.Conn, fields []pgconn.FieldDescription, unm
 	views := h.schema.viewColumns()
 	cols := make([]Column, len(fields))
 	for i, f := range fields {
-		typ := strconv.FormatUint(uint64(f.DataTypeOID), 10)
+		cols[i] = Column{Name: f.Name, oid: f.DataTypeOID} // Type "" is named by nameTypes
 		if t, ok := conn.TypeMap().TypeForOID(f.DataTypeOID); ok {
-			typ = t.Name
+			cols[i].Type = t.Name
 		}
-		cols[i] = Column{Name: f.Name, Type: typ}
 		if vc, ok := views[viewKey{f.TableOID, f.TableAttributeNumber}]; ok && !unmasked[vc.table] {
 			if t, ok := h.deps.Policy.Table(vc.table); ok {
 				_, cols[i].Masked = t.Masked[vc.column]
@@ -262,6 +374,23 @@ type schema struct {
 	mu    sync.Mutex
 	views map[viewKey]viewColumn // by (view oid, attnum)
 	guard *sqlguard.Guard
+	types map[uint32]string // names of types pgx does not know, learnt as results show them
+}
+
+func (s *schema) typeName(oid uint32) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name, ok := s.types[oid]
+	return name, ok
+}
+
+func (s *schema) addTypeNames(names map[uint32]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.types == nil {
+		s.types = map[uint32]string{}
+	}
+	maps.Copy(s.types, names)
 }
 
 type querier interface {
@@ -305,7 +434,7 @@ func (s *schema) checker() *sqlguard.Guard {
 // write runs the developer's INSERT or UPDATE under their write grant.
 func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
 	return h.inWriteTx(ctx, rid, sess, req, dec, func(tx pgx.Tx) (int64, error) {
-		tag, err := tx.Exec(ctx, dec.Statement)
+		tag, err := db.Exec(ctx, tx.Conn(), dec.Statement)
 		if err != nil {
 			return 0, dbError(err)
 		}
@@ -348,7 +477,7 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", n, dec.Target, t.Write.MaxRows)
 	}
 	// The rest reads Airlock's own tables, which only the function's role may.
-	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
+	if _, err := db.Exec(ctx, tx.Conn(), "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
 		return nil, dbError(err)
 	}
 	imgs, err := revert.Load(ctx, tx, rid)
@@ -395,10 +524,36 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 	return res, nil
 }
 
+// revoked is the answer for a statement stopped because a grant it ran under was
+// revoked meanwhile (grants.Store.Ended waits for the revocation to commit), or nil.
+func (h *Handler) revoked(ctx context.Context, sess *grants.Session) error {
+	if len(sess.Grants) == 0 {
+		return nil
+	}
+	ended, err := h.grants.Ended(ctx, sess.Email, sess.IDs())
+	if err != nil {
+		return nil // the connection error stands
+	}
+	var said []string
+	for _, g := range ended {
+		if g.Status == grants.StatusRevoked && g.EndedAt != nil {
+			said = append(said, fmt.Sprintf("grant %d (%s) was revoked by %s at %s", g.ID, g.Role, g.EndedBy, g.EndedAt.UTC().Format(time.RFC3339)))
+		}
+	}
+	if len(said) == 0 {
+		return nil
+	}
+	return httpapi.Errorf(http.StatusForbidden, "grant_revoked", "your %s, and the statement running under it was stopped; nothing was committed", strings.Join(said, "; your "))
+}
+
 // dbError turns a database error into an answer. Messages of the classes that can quote
 // data values (data exceptions, integrity violations, raised exceptions, internal errors)
 // are withheld; the rest name only objects and are returned as they are.
 func dbError(err error) error {
+	if n, ok := db.MessageTooLarge(err); ok {
+		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "row_too_large",
+			"the database sent a row of %d bytes, more than the function accepts (limits.max_bytes); the connection was closed and nothing was committed", n)
+	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		e := &httpapi.Error{Status: http.StatusBadRequest, Code: "query_failed", Position: int(pgErr.Position)}
 		switch {

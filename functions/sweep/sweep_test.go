@@ -68,6 +68,7 @@ func newHarness(t *testing.T) *harness {
 	rec, err := audit.NewRecorder(ctx, "airlock-test",
 		audit.WithClientOptions(logs.ClientOptions()...),
 		audit.WithLoggerOptions(logs.LoggerOptions()...),
+		audit.WithSigner(logs.Signer(t)),
 		audit.WithFunction(EntryPoint),
 		// Long enough that a working trail never reaches it on a loaded machine.
 		audit.WithTimeout(5*time.Second))

@@ -33,6 +33,7 @@ const (
 	EventBreakglassWrite     = "breakglass.write"
 	EventBulkWrite           = "security.bulk_write"
 	EventOffHoursApproval    = "security.off_hours_approval"
+	EventSlackReplay         = "security.slack_replay"
 	// EventAuditUnavailable is not an audit entry (the trail is what failed): the
 	// function writes it to its own log, which Cloud Logging keeps in _Default.
 	EventAuditUnavailable = "audit.unavailable"
@@ -106,6 +107,13 @@ func Kinds() []Kind {
 			When:        "an approver approves a request outside `alerts.working_hours` (only when the policy sets them)",
 			Description: "An access request was approved outside working hours.",
 			Fields:      []string{"actor", "function", "request_id", "access_request_id", "message", "details.requester", "details.role", "details.local_time"},
+		},
+		{
+			Event: EventSlackReplay, Severity: audit.SeverityAlert, Source: SourceAudit, RaisedBy: "ApprovalCallback",
+			When:        "a Slack callback whose signature verifies arrives again, however its signature or timestamp is spelled; it is refused (401 `replayed`)",
+			Description: "A signed Slack callback was received a second time: someone is replaying a captured approval.",
+			Fields:      []string{"actor", "function", "request_id", "decision", "message", "details.slack_user"},
+			NotifyEvery: time.Hour,
 		},
 		{
 			Event: EventAuditUnavailable, Severity: audit.SeverityAlert, Source: SourceFunctionLogs, RaisedBy: "every function",
@@ -197,4 +205,12 @@ func BreakglassActivated(base audit.Entry, ticket string) audit.Entry {
 	}
 	details["ticket"] = ticket
 	return derive(EventBreakglassActivated, base, fmt.Sprintf("%s opened break-glass for incident %s", base.Actor, ticket), details)
+}
+
+// SlackReplay is the alert for a Slack callback received again: base is the refusal's
+// entry, whose actor is the approver slackUser maps to (or "slack:" and the user id when
+// the policy maps it to nobody).
+func SlackReplay(base audit.Entry, slackUser string) audit.Entry {
+	return derive(EventSlackReplay, base, fmt.Sprintf("a signed Slack callback from %s (%s) was received again and refused: someone holding a copy of it is replaying it", slackUser, base.Actor),
+		map[string]any{"slack_user": slackUser})
 }

@@ -15,6 +15,7 @@ import (
 
 	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
@@ -86,6 +87,7 @@ func TestConstructorsCarryTheirFields(t *testing.T) {
 		alerts.EventBreakglassWrite:     alerts.BreakglassWrite(base(), "accounts", 3, []int64{7}),
 		alerts.EventBulkWrite:           alerts.BulkWrite(base(), "accounts", 15, 10),
 		alerts.EventOffHoursApproval:    alerts.OffHoursApproval(base(), "dev1@example.com", "unmasked_users", time.Date(2026, 11, 28, 23, 5, 0, 0, time.UTC), wh),
+		alerts.EventSlackReplay:         alerts.SlackReplay(base(), "U0LEAD1"),
 	}
 	for _, k := range alerts.Kinds() {
 		if k.Source == alerts.SourceFunctionLogs {
@@ -192,7 +194,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(pool.Close)
 	trail := filepath.Join(t.TempDir(), "audit.jsonl")
-	rec, err := audit.NewFileRecorder(ctx, trail, audit.WithMirror(io.Discard))
+	rec, err := audit.NewFileRecorder(ctx, trail, audit.WithMirror(io.Discard), audit.WithSigner(audittest.NewLocalSigner(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 
+	"google.golang.org/api/idtoken"
+
 	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
@@ -35,7 +37,11 @@ type Config struct {
 
 	AuthMode    string // "cloudrun" or "local"
 	AuthKeyFile string // local: PEM public key
-	Audience    string
+	Audience    string // AUTH_AUDIENCE
+	IAPAudience string // IAP_AUDIENCE: accept Identity-Aware Proxy's signed header for it
+	// IDTokenOptions configure the client that fetches Google's signing keys; tests
+	// point it at a fake of Google's certificate endpoints (authntest).
+	IDTokenOptions []idtoken.ClientOption
 
 	AuditOptions []audit.Option // extra options, e.g. the fake Logging server in tests
 	Env          func(string) string
@@ -69,6 +75,7 @@ func FromEnv(function, group string) (Config, error) {
 	c.AuthMode = os.Getenv("AUTH_MODE")
 	c.AuthKeyFile = os.Getenv("AUTH_LOCAL_KEY_FILE")
 	c.Audience = os.Getenv("AUTH_AUDIENCE")
+	c.IAPAudience = os.Getenv("IAP_AUDIENCE")
 	return c, nil
 }
 
@@ -99,12 +106,20 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 		c.Prefix = migrate.DefaultPrefix
 	}
 	d := &Deps{Config: c, Policy: pol, Roles: migrate.Roles{Prefix: c.Prefix}}
-	if d.Auth, err = verifier(c); err != nil {
+	if d.Auth, err = Verifier(ctx, c); err != nil {
 		return nil, err
 	}
 	// Developers' SQL runs on the query function's pools, which must be reset on release.
 	reset := c.Group == migrate.GroupQuery
 	c.DB.ResetOnRelease, c.Replica.ResetOnRelease = reset, reset
+	if c.Group == migrate.GroupQuery {
+		// No message of the server may be larger than an answer may be: a data row holds
+		// at most max_bytes of values (the query function refuses a larger one) and a
+		// 4-byte length per column; 1 MiB more covers the widest row description and any
+		// error. A larger message closes its connection before its body is read.
+		limit := int(pol.Limits.MaxBytes) + 1<<20
+		c.DB.MaxMessageBytes, c.Replica.MaxMessageBytes = limit, limit
+	}
 	if d.Pool, err = db.Open(ctx, c.DB); err != nil {
 		return nil, err
 	}
@@ -183,10 +198,29 @@ func env(c Config, key string) string {
 	return os.Getenv(key)
 }
 
-func verifier(c Config) (authn.Verifier, error) {
+// Verifier builds the identity verifier c describes, for a function that Cloud Run's IAM
+// invocation check guards:
+//
+//   - AUTH_MODE cloudrun (or unset): authn.CloudRun, which takes the identity from the
+//     token Cloud Run verified and verifies in full any token that still carries a
+//     signature, for Audience when set;
+//   - AUTH_MODE local: authn.Local, with the ES256 key in AuthKeyFile.
+//
+// Outside local mode, with IAPAudience set, Identity-Aware Proxy's signed header is
+// accepted too (authn.AnyOf): the person is then the one IAP asserts, and the token Cloud
+// Run verified must be IAP's service agent's or that same person's.
+func Verifier(ctx context.Context, c Config) (authn.Verifier, error) {
 	switch c.AuthMode {
 	case "cloudrun", "":
-		return authn.CloudRun{Audience: c.Audience}, nil
+		val, err := c.validator(ctx)
+		if err != nil {
+			return nil, err
+		}
+		v := authn.Verifier(authn.CloudRun{Audience: c.Audience, Validator: val})
+		if c.IAPAudience != "" {
+			v = authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val}, v}
+		}
+		return v, nil
 	case "local":
 		b, err := os.ReadFile(c.AuthKeyFile)
 		if err != nil {
@@ -200,6 +234,42 @@ func verifier(c Config) (authn.Verifier, error) {
 	default:
 		return nil, fmt.Errorf("app: AUTH_MODE %q is not cloudrun or local", c.AuthMode)
 	}
+}
+
+// PublicVerifier builds the identity verifier of a function that allUsers may invoke, so
+// that nothing upstream has checked any token: outside AUTH_MODE local, Google ID tokens
+// verified in full for Audience (required), never the claims-only authn.CloudRun, and
+// Identity-Aware Proxy's signed header when IAPAudience is set. In local mode it is
+// Verifier's.
+func PublicVerifier(ctx context.Context, c Config) (authn.Verifier, error) {
+	if c.AuthMode == "local" {
+		return Verifier(ctx, c)
+	}
+	if c.Audience == "" {
+		return nil, errors.New("app: AUTH_AUDIENCE (this function's URL) is required: the function is public and must check every token's audience")
+	}
+	val, err := c.validator(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vs := authn.AnyOf{authn.GoogleIDToken{Audience: c.Audience, Validator: val}}
+	if c.IAPAudience != "" {
+		vs = append(authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val}}, vs...)
+	}
+	return vs, nil
+}
+
+// validator is the idtoken.Validator built from IDTokenOptions, or nil (authn then
+// shares one per instance) when there are none.
+func (c Config) validator(ctx context.Context) (*idtoken.Validator, error) {
+	if len(c.IDTokenOptions) == 0 {
+		return nil, nil
+	}
+	v, err := idtoken.NewValidator(context.WithoutCancel(ctx), c.IDTokenOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("app: building the ID-token validator: %w", err)
+	}
+	return v, nil
 }
 
 // A Lazy handler builds the real handler on its first request. A failed build is
@@ -254,12 +324,18 @@ func jsonEscape(s string) string {
 }
 
 // Identify verifies the caller's token. A failure is a 401 that says what was wrong with
-// the token, never why the rest of the request might have failed.
+// the token, never why the rest of the request might have failed: code
+// "ambiguous_identity" when the headers name more than one identity (authn.ErrAmbiguous),
+// "unauthenticated" otherwise.
 func (d *Deps) Identify(ctx context.Context, r *http.Request) (authn.Identity, error) {
 	id, err := d.Auth.Verify(ctx, r)
 	if err != nil {
+		code := "unauthenticated"
+		if errors.Is(err, authn.ErrAmbiguous) {
+			code = "ambiguous_identity"
+		}
 		msg := strings.TrimPrefix(err.Error(), "authn: unauthenticated: ")
-		return id, httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", msg)
+		return authn.Identity{}, httpapi.Errorf(http.StatusUnauthorized, code, "%s", msg)
 	}
 	return id, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
 )
@@ -16,7 +17,9 @@ import (
 // chain whose entries name their own function.
 func TestSharedRecorder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	rec, err := audit.NewFileRecorder(t.Context(), path, audit.WithHeadStore(audit.NewFileHeadStore(path+audit.HeadsFileSuffix)), audit.WithHeadsEveryEntry())
+	signer := audittest.NewLocalSigner(t)
+	rec, err := audit.NewFileRecorder(t.Context(), path, audit.WithHeadStore(audit.NewFileHeadStore(path+audit.HeadsFileSuffix)), audit.WithHeadsEveryEntry(),
+		audit.WithSigner(signer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,7 @@ func TestSharedRecorder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := audit.Verify(trail, heads)
+	rep := audit.Verify(trail, audittest.Keyring(t, signer), heads)
 	var functions []string
 	for _, e := range trail.Entries {
 		functions = append(functions, e.Entry.Function)

@@ -36,6 +36,13 @@ func TestNoPoolIsSuperuser(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The file sink's chains are certified with a local key, as scripts/dev.sh's are.
+	priv, _ := x509.MarshalPKCS8PrivateKey(k)
+	signingKey := filepath.Join(dir, "audit-key.pem")
+	if err := os.WriteFile(signingKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AUDIT_SIGNING_KEY_FILE", signingKey)
 	for _, g := range migrate.Groups {
 		t.Run(g, func(t *testing.T) {
 			deps, err := app.Build(ctx, app.Config{

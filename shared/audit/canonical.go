@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -20,8 +22,12 @@ import (
 // UTF-8); numbers converted to IEEE-754 doubles and written as ECMAScript's
 // Number.prototype.toString writes them (1, 4.5, 1e+21, 1e-7; -0 as 0). See the package
 // overview for why the hash uses it.
+//
+// Text that has no single canonical meaning is refused: a member name twice in one
+// object, invalid UTF-8, an escaped lone surrogate (\ud800), or an integer beyond 2^53
+// (which a double cannot hold exactly, so readers would disagree on its value).
 func Canonicalize(doc []byte) ([]byte, error) {
-	v, err := decodeJSON(doc)
+	v, err := decodeStrict(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -30,8 +36,9 @@ func Canonicalize(doc []byte) ([]byte, error) {
 
 // HashPayload returns the hash an entry must carry: the lower-case hex SHA-256 of the
 // canonical encoding of the entry's JSON object with its "hash" member removed.
+// Like [Canonicalize], it refuses text without a single canonical meaning.
 func HashPayload(doc []byte) (string, error) {
-	v, err := decodeJSON(doc)
+	v, err := decodeStrict(doc)
 	if err != nil {
 		return "", err
 	}
@@ -42,9 +49,9 @@ func HashPayload(doc []byte) (string, error) {
 	return hashObject(obj)
 }
 
-// hashObject hashes obj without its "hash" member; obj itself is not changed.
+// hashObject hashes obj without its "hash" and "sig" members; obj itself is not changed.
 func hashObject(obj map[string]any) (string, error) {
-	c, err := appendCanonicalObject(nil, obj, "hash")
+	c, err := appendCanonicalObject(nil, obj, "hash", "sig")
 	if err != nil {
 		return "", err
 	}
@@ -95,21 +102,21 @@ func appendCanonical(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		return appendCanonicalObject(b, x, "")
+		return appendCanonicalObject(b, x)
 	default:
 		return nil, fmt.Errorf("audit: cannot canonicalize a %T", v)
 	}
 }
 
-// appendCanonicalObject writes obj, leaving out the member named skip (if not "").
-func appendCanonicalObject(b []byte, obj map[string]any, skip string) ([]byte, error) {
+// appendCanonicalObject writes obj, leaving out the members named in skip.
+func appendCanonicalObject(b []byte, obj map[string]any, skip ...string) ([]byte, error) {
 	type key struct {
 		s     string
 		units []uint16
 	}
 	keys := make([]key, 0, len(obj))
 	for k := range obj {
-		if skip != "" && k == skip {
+		if slices.Contains(skip, k) {
 			continue
 		}
 		keys = append(keys, key{k, utf16.Encode([]rune(k))})
@@ -194,4 +201,130 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// maxExactInt is 2^53: integers up to it are exact as IEEE-754 doubles.
+const maxExactInt = 1 << 53
+
+// decodeStrict decodes one JSON value as [decodeJSON] does, but refuses text that
+// readers could understand differently: a member name twice in one object (Go keeps the
+// last, other parsers the first), invalid UTF-8 and escaped lone surrogates (Go reads
+// both as U+FFFD, so different bytes would hash alike), and integers beyond 2^53 (a
+// double cannot hold them, so the canonical form would change their value).
+func decodeStrict(doc []byte) (any, error) {
+	if !utf8.Valid(doc) {
+		return nil, fmt.Errorf("audit: decoding JSON: not valid UTF-8")
+	}
+	if err := checkSurrogates(doc); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	v, err := strictValue(dec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("audit: decoding JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("audit: decoding JSON: extra data after the value")
+	}
+	return v, nil
+}
+
+// maxDepth bounds nesting, so a hostile line cannot exhaust the stack.
+const maxDepth = 64
+
+func strictValue(dec *json.Decoder, depth int) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		if depth >= maxDepth {
+			return nil, fmt.Errorf("nested deeper than %d", maxDepth)
+		}
+		switch t {
+		case '{':
+			obj := map[string]any{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				k := kt.(string)
+				if _, dup := obj[k]; dup {
+					return nil, fmt.Errorf("member %q appears twice in one object", k)
+				}
+				if obj[k], err = strictValue(dec, depth+1); err != nil {
+					return nil, err
+				}
+			}
+			_, err := dec.Token() // '}'
+			return obj, err
+		case '[':
+			arr := []any{}
+			for dec.More() {
+				v, err := strictValue(dec, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+			}
+			_, err := dec.Token() // ']'
+			return arr, err
+		}
+		return nil, fmt.Errorf("unexpected %v", t)
+	case json.Number:
+		s := string(t)
+		if !strings.ContainsAny(s, ".eE") {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n > maxExactInt || n < -maxExactInt {
+				return nil, fmt.Errorf("integer %s is beyond 2^53, where doubles lose precision", s)
+			}
+		}
+		return t, nil
+	default:
+		return t, nil // string, bool, nil
+	}
+}
+
+// checkSurrogates refuses \uD800–\uDFFF escapes that do not form a valid pair. In
+// valid JSON a backslash appears only inside strings, so no string tracking is needed.
+func checkSurrogates(doc []byte) error {
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '\\' || i+1 >= len(doc) {
+			continue
+		}
+		if doc[i+1] != 'u' {
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(doc, i+2)
+		if !ok {
+			continue // not valid JSON; the decoder says so
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+12 > len(doc) || doc[i+6] != '\\' || doc[i+7] != 'u' {
+				return fmt.Errorf("audit: decoding JSON: lone surrogate \\u%04x", r)
+			}
+			if lo, ok := hex4(doc, i+8); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return fmt.Errorf("audit: decoding JSON: lone surrogate \\u%04x", r)
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return fmt.Errorf("audit: decoding JSON: lone surrogate \\u%04x", r)
+		default:
+			i += 5
+		}
+	}
+	return nil
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(b[at:at+4]), 16, 32)
+	return rune(n), err == nil
 }

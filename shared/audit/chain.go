@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -12,11 +13,17 @@ import (
 // A Head is the latest link of a chain: the seq and hash of its newest confirmed entry.
 // Heads are kept outside the log (see [HeadStore]) so that cutting entries off the end of
 // the log can be detected.
+//
+// Sig is the entry's own signature, which covers chain, seq and hash, so a head is as
+// hard to forge as an entry; Cert is the chain's certificate, so that a head can be
+// checked even when its whole chain is missing from a trail.
 type Head struct {
-	Chain string    `json:"chain"`
-	Seq   int64     `json:"seq"`
-	Hash  string    `json:"hash"`
-	Time  time.Time `json:"time"` // the time of the entry at Seq
+	Chain string       `json:"chain"`
+	Seq   int64        `json:"seq"`
+	Hash  string       `json:"hash"`
+	Time  time.Time    `json:"time"` // the time of the entry at Seq
+	Sig   string       `json:"sig,omitempty"`
+	Cert  *Certificate `json:"cert,omitempty"`
 }
 
 // newChainID returns a fresh chain id: the UTC start time, then 64 random bits, for example
@@ -30,11 +37,11 @@ func newChainID(now time.Time) (string, error) {
 	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(rnd[:]), nil
 }
 
-// seal computes e's hash and returns the JSON line to store (without a newline). The hash
-// is computed exactly as a verifier computes it: encode e without its hash, decode the
-// text, canonicalize, SHA-256.
-func seal(e *Entry) ([]byte, error) {
-	e.Hash = ""
+// seal computes e's hash, signs it with key, and returns the JSON line to store (without
+// a newline). The hash is computed exactly as a verifier computes it: encode e without
+// its hash and sig, decode the text, canonicalize, SHA-256.
+func seal(e *Entry, key ed25519.PrivateKey) ([]byte, error) {
+	e.Hash, e.Sig = "", ""
 	body, err := marshal(e)
 	if err != nil {
 		return nil, err
@@ -48,6 +55,7 @@ func seal(e *Entry) ([]byte, error) {
 		return nil, err
 	}
 	e.Hash = h
+	e.Sig = signEntry(key, e.Chain, e.Seq, h)
 	return marshal(e)
 }
 

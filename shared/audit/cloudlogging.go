@@ -32,7 +32,7 @@ func NewRecorder(ctx context.Context, projectID string, opts ...Option) (*Record
 		projectID = logging.DetectProjectID
 	}
 	s := &cloudLoggingSink{projectID: projectID, clientOpts: cfg.clientOpts, loggerOpts: cfg.loggerOpts}
-	return newRecorder(s, cfg), nil
+	return newRecorder(s, cfg)
 }
 
 type cloudLoggingSink struct {

@@ -22,6 +22,7 @@ func setupCloudLogging(t *testing.T, opts ...audit.Option) (*audittest.Server, *
 	base := []audit.Option{
 		audit.WithClientOptions(srv.ClientOptions()...),
 		audit.WithLoggerOptions(srv.LoggerOptions()...),
+		audit.WithSigner(srv.Signer(t)),
 	}
 	rec, err := audit.NewRecorder(t.Context(), "test-project", append(base, opts...)...)
 	if err != nil {
@@ -224,8 +225,8 @@ func TestCloudLoggingCloseWritesCheckpoint(t *testing.T) {
 		t.Errorf("want events = %s, got = %s", want, got)
 	}
 	hs := heads.all()
-	if len(hs) != 2 || hs[0].Seq != 4 || hs[1].Seq != 6 {
-		t.Errorf("want heads at the two checkpoints (seq 4 and 6), got = %+v", hs)
+	if len(hs) != 3 || hs[0].Seq != 1 || hs[1].Seq != 4 || hs[2].Seq != 6 {
+		t.Errorf("want heads after the first entry and at the two checkpoints (seq 1, 4 and 6), got = %+v", hs)
 	}
 	ps := srv.Payloads()
 	if d := ps[3]["details"].(map[string]any); d["head_seq"] != 3.0 || d["head_hash"] != ps[2]["hash"] {

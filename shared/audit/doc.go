@@ -61,6 +61,8 @@
 //	reason             string     why: the requester's justification, a denial reason, a checkpoint's trigger
 //	details            object     event-specific fields (audit.checkpoint: head_seq, head_hash, entries)
 //	supersedes         [string]   hashes of earlier attempts at this seq that the sink reported as failed
+//	cert               object     the chain's certificate ([Certificate]); on seq 1 and checkpoints
+//	sig                string     Ed25519 signature of chain, seq and hash by the chain's key; see below
 //
 // Integers are at most 2^53 (Cloud Logging stores JSON numbers as doubles).
 //
@@ -79,14 +81,24 @@
 //
 // Every 100 entries or 5 minutes ([WithCheckpoint]), and on Close, the recorder writes an
 // audit.checkpoint entry whose details name the current head (head_seq, head_hash), and
-// gives the head to a [HeadStore] ([PGHeadStore] in production, upserting
+// gives the head (after the chain's first entry too) to a [HeadStore] ([PGHeadStore] in production, upserting
 // airlock.audit_heads; [FileHeadStore] locally, appending to AUDIT_FILE.heads.jsonl after
 // every entry). A head kept outside the log is what reveals entries cut off the end.
+//
+// # Signatures
+//
+// Each chain's entries are signed with an Ed25519 key the recorder makes when the chain
+// starts and keeps in memory; a [Signer] (Cloud KMS in production, [KMSSigner]; a local
+// key for scripts/dev.sh, [LocalSigner]) signs the chain's [Certificate] once, binding that
+// key to the chain. sig = Ed25519 signature of "airlock-audit-entry/v1\n" + chain + "\n" +
+// seq + "\n" + hash. A [Keyring] holds the public keys a verifier trusts; nothing else is
+// needed to verify. A chain whose certificate cannot be had, because KMS fails or hangs, has
+// no entries: Record returns [ErrUnavailable].
 //
 // # Canonical encoding and hash
 //
 // hash = lower-case hex SHA-256 of the canonical encoding of the entry's JSON object with
-// the "hash" member removed (every other member, including unknown ones, is covered). The
+// the "hash" and "sig" members removed (every other member is covered). The
 // canonical encoding is RFC 8785, the JSON Canonicalization Scheme:
 //
 //   - no whitespace between tokens; UTF-8;
@@ -104,11 +116,12 @@
 // of jsonPayload to a protobuf Struct and back (5 may come back as 5.0). Any RFC 8785
 // library (Python, JavaScript, Java and Go have them) re-computes it:
 //
-//	obj = json.loads(line); del obj["hash"]; sha256(jcs.canonicalize(obj)).hexdigest()
+//	obj = json.loads(line); del obj["hash"]; obj.pop("sig", None); sha256(jcs.canonicalize(obj)).hexdigest()
 //
 // # Verifying
 //
-// [ReadTrail] reads a JSON-lines file or a gcloud export (detected); [Verify] checks it
-// against heads and returns a [Report] of [Finding]s. See scripts/audit-verify and
+// [ReadTrail] reads a JSON-lines file or a gcloud export (detected), refusing any entry
+// that is not exactly what a recorder writes; [Verify] checks it against the trusted keys
+// and the heads and returns a [Report] of [Finding]s. See scripts/audit-verify and
 // README.md for the commands.
 package audit

@@ -64,7 +64,7 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 const MaxSQLBytes = 64 << 10
 
 // An Entry is one audit record. Callers fill in what they know (Event at least); the
-// [Recorder] sets Seq, Chain, PrevHash, Hash, Time and Supersedes, and fills Severity and
+// [Recorder] sets Seq, Chain, PrevHash, Hash, Time, Supersedes, Cert and Sig, and fills Severity and
 // Function when they are empty.
 //
 // The JSON names are a public contract documented in the package overview: they never
@@ -106,6 +106,16 @@ type Entry struct {
 	// reported as failed. Such an attempt may still have landed (a timeout after the
 	// server stored it); the verifier accepts it as a side branch only if listed here.
 	Supersedes []string `json:"supersedes,omitempty"`
+
+	// Cert is the chain's certificate: the chain's Ed25519 entry key, signed by the
+	// [Signer]. The recorder puts it into the chain's first entry and every checkpoint,
+	// so that an export of a time window still holds it.
+	Cert *Certificate `json:"cert,omitempty"`
+
+	// Sig is the Ed25519 signature, by the chain's entry key, of the chain, the seq and
+	// the hash (standard base64). Only the recorder that started the chain holds the
+	// key, in memory, so no one else can make an entry that verifies.
+	Sig string `json:"sig,omitempty"`
 }
 
 // prepare checks the caller's fields and fills defaults. It never changes the caller's

@@ -31,7 +31,7 @@ func NewFileRecorder(ctx context.Context, path string, opts ...Option) (*Recorde
 	if err := cfg.apply(opts); err != nil {
 		return nil, err
 	}
-	return newRecorder(&fileSink{path: path, mirror: cfg.mirror}, cfg), nil
+	return newRecorder(&fileSink{path: path, mirror: cfg.mirror}, cfg)
 }
 
 type fileSink struct {

@@ -24,6 +24,7 @@ func newFileRecorder(t *testing.T, path string, opts ...audit.Option) *audit.Rec
 	base := []audit.Option{
 		audit.WithHeadStore(audit.NewFileHeadStore(path + audit.HeadsFileSuffix)),
 		audit.WithHeadsEveryEntry(),
+		audit.WithSigner(localSigner()),
 	}
 	rec, err := audit.NewFileRecorder(t.Context(), path, append(base, opts...)...)
 	if err != nil {
@@ -63,7 +64,7 @@ func verifyFile(t *testing.T, path string) audit.Report {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("ReadHeadsFile: %v", err)
 	}
-	return audit.Verify(trail, heads)
+	return audit.Verify(trail, keys(t), heads)
 }
 
 func TestFileRecorder(t *testing.T) {
@@ -286,7 +287,7 @@ func TestFileRecorderConcurrent(t *testing.T) {
 						own = append(own, h)
 					}
 				}
-				if rep := audit.Verify(trail, own); !rep.OK() || len(own) == 0 {
+				if rep := audit.Verify(trail, keys(t), own); !rep.OK() || len(own) == 0 {
 					t.Errorf("when %d recorders write at once, want chain %s intact on its own against its %d heads, got = %v", tc.recorders, c, len(own), rep.Findings)
 				}
 			}

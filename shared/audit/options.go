@@ -33,6 +33,9 @@ type config struct {
 	checkpointEvery    int
 	checkpointInterval time.Duration
 	heads              HeadStore
+	signer             Signer
+	kmsKey             string // FromEnv's AUDIT_KMS_KEY: newRecorder makes a KMSSigner with clientOpts
+	ownSigner          bool   // the recorder made signer and closes it
 	headsEveryEntry    bool
 	function           string
 	onError            func(error)
@@ -63,9 +66,10 @@ func (c *config) apply(opts []Option) error {
 	return nil
 }
 
-// WithClientOptions passes options to the Cloud Logging client, for example
-// option.WithEndpoint to reach a fake server in tests (see package audittest). It is
-// ignored by the file sink.
+// WithClientOptions passes options to the Google Cloud clients the recorder makes: Cloud
+// Logging's, and Cloud KMS's when [FromEnv] makes a [KMSSigner]. Tests use
+// option.WithEndpoint to reach a fake server of both (see package audittest). The file
+// sink has no client.
 func WithClientOptions(opts ...option.ClientOption) Option {
 	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
 }
@@ -103,6 +107,12 @@ func WithCheckpoint(entries int, interval time.Duration) Option {
 		}
 		c.checkpointEvery, c.checkpointInterval = entries, interval
 	}
+}
+
+// WithSigner certifies each chain's entry key with s; a Recorder needs one. [FromEnv]
+// makes it from AUDIT_KMS_KEY or AUDIT_SIGNING_KEY_FILE, and this option overrides that.
+func WithSigner(s Signer) Option {
+	return func(c *config) { c.signer = s }
 }
 
 // WithHeadStore keeps chain heads in hs as well as in the log's checkpoints. The caller

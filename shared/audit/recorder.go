@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -25,9 +26,8 @@ type sink interface {
 // Use [NewRecorder], [NewFileRecorder] or [FromEnv] to make one, and Close it when the
 // instance shuts down.
 type Recorder struct {
-	cfg     config
-	sink    sink
-	started time.Time
+	cfg  config
+	sink sink
 
 	// sem is held across sealing and writing an entry, so the order in the sink is the seq
 	// order. It is a channel rather than a sync.Mutex so that waiting for it obeys the
@@ -35,20 +35,33 @@ type Recorder struct {
 	sem chan struct{}
 
 	chain          string
-	seq            int64     // seq of the last confirmed entry; 0 before the first
-	hash           string    // hash of the last confirmed entry; GenesisHash before the first
-	last           time.Time // time of the last confirmed entry; entry times never go back
-	sinceCheckpt   int       // confirmed entries since the last checkpoint
-	lastCheckpt    time.Time // when the last checkpoint (or the first entry) was written
-	failed         []string  // hashes of attempts at seq+1 that the sink reported as failed
-	headSaved      int64     // seq of the last head the HeadStore accepted
-	checkpointFail bool      // a due checkpoint failed; retry on the next Record
-	headWanted     bool      // a checkpoint's head is not yet saved (a failed save is retried on the next Record)
+	key            ed25519.PrivateKey // the chain's entry key; never leaves memory
+	cert           *Certificate       // the chain's certificate, signed by cfg.signer
+	seq            int64              // seq of the last confirmed entry; 0 before the first
+	hash           string             // hash of the last confirmed entry; GenesisHash before the first
+	sig            string             // signature of the last confirmed entry
+	last           time.Time          // time of the last confirmed entry; entry times never go back
+	sinceCheckpt   int                // confirmed entries since the last checkpoint
+	lastCheckpt    time.Time          // when the last checkpoint (or the first entry) was written
+	failed         []string           // hashes of attempts at seq+1 that the sink reported as failed
+	headSaved      int64              // seq of the last head the HeadStore accepted
+	checkpointFail bool               // a due checkpoint failed; retry on the next Record
+	headWanted     bool               // a checkpoint's head is not yet saved (a failed save is retried on the next Record)
 	closed         bool
 }
 
-func newRecorder(s sink, cfg config) *Recorder {
-	return &Recorder{cfg: cfg, sink: s, sem: make(chan struct{}, 1), hash: GenesisHash, started: cfg.now()}
+func newRecorder(s sink, cfg config) (*Recorder, error) {
+	if cfg.signer == nil && cfg.kmsKey != "" {
+		ks, err := NewKMSSigner(cfg.kmsKey, cfg.clientOpts...)
+		if err != nil {
+			return nil, err
+		}
+		cfg.signer, cfg.ownSigner = ks, true
+	}
+	if cfg.signer == nil {
+		return nil, errors.New("audit: no Signer: every chain needs a certificate (WithSigner, or AUDIT_KMS_KEY / AUDIT_SIGNING_KEY_FILE for FromEnv)")
+	}
+	return &Recorder{cfg: cfg, sink: s, sem: make(chan struct{}, 1), hash: GenesisHash}, nil
 }
 
 // Record seals e as the next link of the chain and writes it, returning once the sink has
@@ -111,6 +124,9 @@ func (r *Recorder) Close(ctx context.Context) error {
 	if err := r.sink.close(); err != nil {
 		errs = append(errs, fmt.Errorf("audit: closing sink: %w", err))
 	}
+	if c, ok := r.cfg.signer.(interface{ Close() error }); ok && r.cfg.ownSigner {
+		errs = append(errs, c.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -127,18 +143,33 @@ func (r *Recorder) unlock() { <-r.sem }
 
 // head returns the current head; r.sem must be held.
 func (r *Recorder) head() Head {
-	return Head{Chain: r.chain, Seq: r.seq, Hash: r.hash, Time: r.last}
+	return Head{Chain: r.chain, Seq: r.seq, Hash: r.hash, Time: r.last, Sig: r.sig, Cert: r.cert}
+}
+
+// startChain picks the chain's id, makes its entry key and has the Signer certify it:
+// the one call to Cloud KMS an instance makes. Until it succeeds there is no chain, so
+// Record fails closed and the next Record tries again. r.sem must be held.
+func (r *Recorder) startChain(ctx context.Context) error {
+	now := r.cfg.now()
+	id, err := newChainID(now)
+	if err != nil {
+		return err
+	}
+	cert, key, err := newCertificate(ctx, r.cfg.signer, id, r.cfg.function, now)
+	if err != nil {
+		return err
+	}
+	r.chain, r.cert, r.key = id, cert, key
+	return nil
 }
 
 // append seals e as link seq+1 and writes it; the chain advances only if the sink
 // confirms. r.sem must be held.
 func (r *Recorder) append(ctx context.Context, e *Entry) error {
 	if r.chain == "" {
-		id, err := newChainID(r.started)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		if err := r.startChain(ctx); err != nil {
+			return fmt.Errorf("%w: starting the chain: %w", ErrUnavailable, err)
 		}
-		r.chain = id
 	}
 	now := r.cfg.now().UTC().Truncate(time.Microsecond)
 	if now.Before(r.last) {
@@ -149,7 +180,11 @@ func (r *Recorder) append(ctx context.Context, e *Entry) error {
 	if len(r.failed) > 0 {
 		e.Supersedes = append([]string(nil), r.failed...)
 	}
-	line, err := seal(e)
+	e.Cert = nil
+	if e.Seq == 1 || e.Event == EventCheckpoint {
+		e.Cert = r.cert // so that an export of any window holds the chain's certificate
+	}
+	line, err := seal(e, r.key)
 	if err != nil {
 		return fmt.Errorf("audit: encoding %s entry: %w", e.Event, err)
 	}
@@ -164,8 +199,9 @@ func (r *Recorder) append(ctx context.Context, e *Entry) error {
 	}
 	if r.seq == 0 {
 		r.lastCheckpt = now
+		r.headWanted = true // every chain has a head from its first entry on
 	}
-	r.seq, r.hash, r.last = e.Seq, e.Hash, now
+	r.seq, r.hash, r.sig, r.last = e.Seq, e.Hash, e.Sig, now
 	r.failed = nil
 	r.sinceCheckpt++
 	return nil

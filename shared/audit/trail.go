@@ -183,12 +183,18 @@ func (t *Trail) addLogEntry(pos int, doc []byte) {
 	t.Entries = append(t.Entries, se)
 }
 
-// parseStored reads one entry object and computes its hash.
+// parseStored reads one entry object and computes its hash. The object must mean one
+// thing to every reader: it is decoded strictly (see [decodeStrict]), and must be exactly
+// what the recorder would write for the entry it decodes to (same members, same values:
+// the canonical forms are compared), so that no member is read by one tool and not by
+// another (an unknown member, "Actor" beside "actor", a null, a string where a number
+// belongs).
 func parseStored(pos int, f Format, doc []byte) StoredEntry {
 	se := StoredEntry{Pos: pos, format: f}
-	v, err := decodeJSON(doc)
+	v, err := decodeStrict(doc)
 	if err != nil {
 		se.Err = err
+		salvage(&se, doc)
 		return se
 	}
 	obj, ok := v.(map[string]any)
@@ -197,14 +203,8 @@ func parseStored(pos int, f Format, doc []byte) StoredEntry {
 		return se
 	}
 	if err := json.Unmarshal(doc, &se.Entry); err != nil {
-		// Keep what can be read, so the finding can still name chain and seq.
-		se.Entry.Chain, _ = obj["chain"].(string)
-		switch n := obj["seq"].(type) {
-		case json.Number:
-			se.Entry.Seq, _ = n.Int64()
-		case string:
-			se.Entry.Seq, _ = strconv.ParseInt(n, 10, 64)
-		}
+		se.Entry = Entry{}
+		salvage(&se, doc)
 		se.Err = fmt.Errorf("fields have the wrong type: %w", err)
 		return se
 	}
@@ -221,8 +221,69 @@ func parseStored(pos int, f Format, doc []byte) StoredEntry {
 	if se.Err != nil {
 		return se
 	}
+	if err := roundTrips(obj, &se.Entry); err != nil {
+		se.Err = err
+		return se
+	}
 	if se.computed, err = hashObject(obj); err != nil {
 		se.Err = err
 	}
 	return se
+}
+
+// salvage keeps what can be read of a broken entry, so a finding can still name its
+// chain and seq.
+func salvage(se *StoredEntry, doc []byte) {
+	var probe map[string]any
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	if dec.Decode(&probe) != nil {
+		return
+	}
+	se.Entry.Chain, _ = probe["chain"].(string)
+	se.Entry.Event, _ = probe["event"].(string)
+	se.Entry.Actor, _ = probe["actor"].(string)
+	switch n := probe["seq"].(type) {
+	case json.Number:
+		se.Entry.Seq, _ = n.Int64()
+	case string:
+		se.Entry.Seq, _ = strconv.ParseInt(n, 10, 64)
+	}
+}
+
+// roundTrips reports how obj differs from the encoding of e, the entry it decoded to.
+func roundTrips(obj map[string]any, e *Entry) error {
+	b, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	v, err := decodeJSON(b)
+	if err != nil {
+		return err
+	}
+	again := v.(map[string]any)
+	for k, x := range obj {
+		y, ok := again[k]
+		if !ok {
+			return fmt.Errorf("member %q is not an entry field as the recorder writes it (unknown, misspelt, null or empty)", k)
+		}
+		cx, err1 := appendCanonical(nil, x)
+		cy, err2 := appendCanonical(nil, y)
+		if err1 != nil || err2 != nil || !bytes.Equal(cx, cy) {
+			return fmt.Errorf("member %q does not read back as written: %s is read as %s", k, clip(cx), clip(cy))
+		}
+	}
+	for k := range again {
+		if _, ok := obj[k]; !ok {
+			return fmt.Errorf("member %q is read from another member's value", k)
+		}
+	}
+	return nil
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
 }

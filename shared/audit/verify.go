@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -33,6 +36,23 @@ const (
 	KindTruncated = "truncated"
 	// KindHeadMismatch: a head or a checkpoint names a hash other than the trail's at that seq.
 	KindHeadMismatch = "head_mismatch"
+	// KindUntrusted: no certificate signed by a trusted key vouches for the chain (none in
+	// the trail, a bad signature, an unknown key, another chain's), so none of its
+	// entries can be trusted. Reported once, at the chain's first entry; also for an
+	// entry carrying a certificate other than its chain's.
+	KindUntrusted = "untrusted"
+	// KindUnsigned: the entry has no signature, or one its chain's key did not make: it
+	// was made, or edited and re-hashed, by someone without the key.
+	KindUnsigned = "unsigned"
+	// KindSuperseded: an entry lists in supersedes an entry the chain confirmed (a later
+	// entry links to it, or a head or checkpoint names it), or one written after it;
+	// supersedes may only name failed attempts that came before it.
+	KindSuperseded = "bad_supersedes"
+	// KindForgedHead: a head in the heads store that no recorder signed.
+	KindForgedHead = "forged_head"
+	// KindUnanchored: heads were given, but none for this chain: entries cut off its end
+	// could not be seen. Every recorder saves a head after its chain's first entry.
+	KindUnanchored = "unanchored"
 )
 
 // A Finding is one piece of evidence that a trail was tampered with, naming the entry.
@@ -44,6 +64,9 @@ type Finding struct {
 	Event  string
 	Actor  string
 	Detail string
+
+	pos  int       // the entry's position in the input; 0 when the finding names none
+	time time.Time // the entry's time, when known
 }
 
 // String formats f as one line, starting with "FAIL".
@@ -82,12 +105,49 @@ type Report struct {
 // OK reports whether the trail is intact.
 func (r Report) OK() bool { return len(r.Findings) == 0 }
 
-// Summary is one line: "OK: 3 chains, 120 entries verified" or "TAMPERED: 2 findings".
+// Summary is one line: "OK: 3 chains, 120 entries verified" or "TAMPERED: 2 findings;
+// the first entry that cannot be trusted is chain=… seq=… line=…".
 func (r Report) Summary() string {
 	if r.OK() {
 		return fmt.Sprintf("OK: %d %s, %d %s verified", r.Chains, plural(r.Chains, "chain"), r.Entries, plural(r.Entries, "entry"))
 	}
-	return fmt.Sprintf("TAMPERED: %d %s", len(r.Findings), plural(len(r.Findings), "finding"))
+	s := fmt.Sprintf("TAMPERED: %d %s", len(r.Findings), plural(len(r.Findings), "finding"))
+	if f, ok := r.FirstUntrusted(); ok {
+		s += "; the first entry that cannot be trusted is"
+		if f.Chain != "" {
+			s += " chain=" + f.Chain
+		}
+		if f.Seq != 0 {
+			s += fmt.Sprintf(" seq=%d", f.Seq)
+		}
+		s += " " + f.Where
+		if f.Event != "" {
+			s += " event=" + f.Event
+		}
+	}
+	return s
+}
+
+// FirstUntrusted returns the finding naming the earliest entry of the trail, by time
+// (then by position), among the findings that name an entry.
+func (r Report) FirstUntrusted() (Finding, bool) {
+	var best *Finding
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		if f.pos == 0 {
+			continue
+		}
+		switch {
+		case best == nil,
+			!f.time.IsZero() && !best.time.IsZero() && f.time.Before(best.time),
+			(f.time.IsZero() || best.time.IsZero() || f.time.Equal(best.time)) && f.pos < best.pos:
+			best = f
+		}
+	}
+	if best == nil {
+		return Finding{}, false
+	}
+	return *best, true
 }
 
 func plural(n int, s string) string {
@@ -112,26 +172,34 @@ func AllowMissingStart() VerifyOption {
 	return func(c *verifyConfig) { c.allowMissingStart = true }
 }
 
-// Verify checks a trail against itself and against heads (which may be nil; pass every
-// head known, such as all lines of a heads file). It groups entries by chain and checks:
-// each entry's hash against its content; seqs 1, 2, 3… with no gap and each prev_hash
+// Verify checks a trail against the keys it trusts, against itself and against heads. It
+// groups entries by chain and checks: that a certificate signed by a key of keys vouches
+// for the chain's entry key, and that each entry carries that key's signature of its
+// chain, seq and hash (so an entry made, or edited and re-hashed, by anyone without the
+// key fails); each entry's hash against its content; seqs 1, 2, 3… with no gap and each prev_hash
 // equal to the previous hash (seq 1: [GenesisHash]); one entry per seq; entry times
 // never going back; in a JSON-lines trail, file order equal to seq order within each
 // chain and to time order across chains (see [FormatJSONL]); each
 // checkpoint's and each head's hash equal to the trail's at that seq; and no head past
 // the chain's last entry.
 //
+// heads may be nil: then nothing is said about a chain's tail, and entries cut off the
+// end cannot be seen. Pass every head known (all lines of a heads file, all rows of
+// airlock.audit_heads): each must be signed like an entry, and a chain with no head at
+// all is reported (KindUnanchored), since every recorder saves one after its first entry.
+//
 // A gcloud export is sorted by (chain, seq) first: its order is the query's, and Cloud
 // Logging entries cannot be moved, so it carries nothing to check. Order along a chain
 // is proven by seq and prev_hash, which are hashed. Neither timestamp nor
 // receiveTimestamp is used: the first is set by the writer (it equals the hashed time
 // field) and the second has no ordering guarantee across Cloud Logging's front ends.
-func Verify(t *Trail, heads []Head, opts ...VerifyOption) Report {
+func Verify(t *Trail, keys *Keyring, heads []Head, opts ...VerifyOption) Report {
 	var cfg verifyConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	rep := Report{Entries: len(t.Entries)}
+	bad := map[*StoredEntry]bool{} // entries already reported as not what the recorder wrote
 	chains := map[string][]*StoredEntry{}
 	malformedSeqs := map[string]map[int64]bool{}
 	for i := range t.Entries {
@@ -148,13 +216,29 @@ func Verify(t *Trail, heads []Head, opts ...VerifyOption) Report {
 		}
 		if se.computed != se.Entry.Hash {
 			rep.add(KindEdited, se, fmt.Sprintf("content hashes to %s, but the entry says %s", short(se.computed), short(se.Entry.Hash)))
+			bad[se] = true
 		}
 		chains[se.Entry.Chain] = append(chains[se.Entry.Chain], se)
 	}
-	headsBy := map[string][]Head{}
+	rawHeads := map[string][]Head{}
 	for _, h := range heads {
-		headsBy[h.Chain] = append(headsBy[h.Chain], h)
+		rawHeads[h.Chain] = append(rawHeads[h.Chain], h)
 	}
+	// Each chain's entry key, from a certificate a trusted key signed.
+	entryKeys := map[string]ed25519.PublicKey{}
+	for c, list := range chains {
+		if k := certifyChain(&rep, keys, c, list, rawHeads[c], bad); k != nil {
+			entryKeys[c] = k
+		}
+	}
+	if cfg.allowMissingStart {
+		for c := range rawHeads { // a window's export: heads of chains outside it say nothing
+			if chains[c] == nil {
+				delete(rawHeads, c)
+			}
+		}
+	}
+	headsBy := trustedHeads(&rep, keys, rawHeads, entryKeys, chains)
 	names := make([]string, 0, len(chains))
 	for c := range chains {
 		names = append(names, c)
@@ -163,8 +247,12 @@ func Verify(t *Trail, heads []Head, opts ...VerifyOption) Report {
 	rep.Chains = len(names)
 	moved := map[*StoredEntry]bool{} // entries already reported out of seq order
 	for _, c := range names {
-		v := chainVerifier{rep: &rep, cfg: cfg, chain: c, list: chains[c], heads: headsBy[c], malformed: malformedSeqs[c], moved: moved}
+		v := chainVerifier{rep: &rep, cfg: cfg, chain: c, list: chains[c], heads: headsBy[c], malformed: malformedSeqs[c], moved: moved, bad: bad}
 		v.run(t.Format == FormatJSONL)
+		if heads != nil && len(headsBy[c]) == 0 && entryKeys[c] != nil {
+			last := v.last
+			rep.add(KindUnanchored, last, "the heads given hold no signed head of this chain, though its recorder saves one after the first entry: entries cut off its end could not be seen")
+		}
 	}
 	if t.Format == FormatJSONL {
 		checkLineTimes(&rep, t.Entries, moved)
@@ -188,24 +276,129 @@ func Verify(t *Trail, heads []Head, opts ...VerifyOption) Report {
 
 func (r *Report) add(kind string, se *StoredEntry, detail string) {
 	r.Findings = append(r.Findings, Finding{Kind: kind, Chain: se.Entry.Chain, Seq: se.Entry.Seq,
-		Where: se.Where(), Event: se.Entry.Event, Actor: se.Entry.Actor, Detail: detail})
+		Where: se.Where(), Event: se.Entry.Event, Actor: se.Entry.Actor, Detail: detail, pos: se.Pos, time: se.Entry.Time})
 }
 
-func short(h string) string {
-	if len(h) > 12 {
-		return h[:12] + "…"
-	}
-	return h
-}
-
-func maxHead(hs []Head) Head {
-	top := hs[0]
-	for _, h := range hs[1:] {
-		if h.Seq > top.Seq {
-			top = h
+// certifyChain finds the certificate that vouches for chain (in its entries, or else in
+// its heads), checks it against keys, and checks every entry's signature with the entry
+// key it certifies. It returns that key, or nil when the chain cannot be trusted.
+func certifyChain(rep *Report, keys *Keyring, chain string, list []*StoredEntry, heads []Head, bad map[*StoredEntry]bool) ed25519.PublicKey {
+	first := list[0]
+	for _, se := range list {
+		if se.Entry.Seq < first.Entry.Seq {
+			first = se
 		}
 	}
-	return top
+	var cert *Certificate
+	var key ed25519.PublicKey
+	var why error
+	try := func(c *Certificate) {
+		if key != nil || c == nil {
+			return
+		}
+		if c.Chain != chain {
+			why = fmt.Errorf("its certificate is for chain %s", c.Chain)
+			return
+		}
+		k, err := keys.verifyCert(c)
+		if err != nil {
+			why = err
+			return
+		}
+		cert, key = c, k
+	}
+	for _, se := range list {
+		try(se.Entry.Cert)
+	}
+	for i := range heads {
+		try(heads[i].Cert)
+	}
+	if key == nil {
+		if why == nil {
+			why = errors.New("no certificate of this chain is in the trail or the heads (the chain's first entry and its checkpoints carry it)")
+		}
+		rep.add(KindUntrusted, first, fmt.Sprintf("none of the chain's %d entries can be trusted: %v", len(list), why))
+		for _, se := range list {
+			bad[se] = true
+		}
+		return nil
+	}
+	want, _ := marshal(cert)
+	for _, se := range list {
+		if c := se.Entry.Cert; c != nil {
+			if got, _ := marshal(c); !bytes.Equal(got, want) {
+				rep.add(KindUntrusted, se, "it carries a certificate other than its chain's")
+				bad[se] = true
+				continue
+			}
+		}
+		if bad[se] {
+			continue // edited: its signature, of the hash it claims, says nothing more
+		}
+		if !verifyEntrySig(key, chain, se.Entry.Seq, se.Entry.Hash, se.Entry.Sig) {
+			what := "its signature was not made with the chain's key"
+			if se.Entry.Sig == "" {
+				what = "it has no signature"
+			}
+			rep.add(KindUnsigned, se, what+": it was made, or edited and re-hashed, by someone without the key")
+			bad[se] = true
+		}
+	}
+	return key
+}
+
+// trustedHeads returns, by chain, the heads whose signature verifies with their chain's
+// entry key (from the trail, or from the head's own certificate when the chain is not in
+// the trail), reporting the others: once per chain and seq when the chain's key is
+// known, once per chain when it is not. Heads of a chain that is in the trail but not
+// trusted are left out silently: the chain is reported already.
+func trustedHeads(rep *Report, keys *Keyring, raw map[string][]Head, entryKeys map[string]ed25519.PublicKey, inTrail map[string][]*StoredEntry) map[string][]Head {
+	out := map[string][]Head{}
+	chains := make([]string, 0, len(raw))
+	for c := range raw {
+		chains = append(chains, c)
+	}
+	sort.Strings(chains)
+	for _, c := range chains {
+		key := entryKeys[c]
+		if key == nil && inTrail[c] != nil {
+			continue
+		}
+		if key == nil {
+			why := errors.New("none carries a certificate of the chain")
+			for _, h := range raw[c] {
+				if h.Cert == nil || h.Cert.Chain != c {
+					continue
+				}
+				k, err := keys.verifyCert(h.Cert)
+				if err == nil {
+					key, why = k, nil
+					break
+				}
+				why = err
+			}
+			if key == nil {
+				top := maxHead(raw[c])
+				rep.Findings = append(rep.Findings, Finding{Kind: KindForgedHead, Chain: c, Seq: top.Seq, Where: "heads",
+					Detail: fmt.Sprintf("the heads store has %d head(s) of this chain, which is not in the trail, and none can be trusted: %v; they are ignored", len(raw[c]), why)})
+				continue
+			}
+		}
+		reported := map[int64]bool{}
+		for _, h := range raw[c] {
+			if verifyEntrySig(key, c, h.Seq, h.Hash, h.Sig) {
+				out[c] = append(out[c], h)
+				continue
+			}
+			if reported[h.Seq] {
+				continue
+			}
+			reported[h.Seq] = true
+			rep.Findings = append(rep.Findings, Finding{Kind: KindForgedHead, Chain: c, Seq: h.Seq, Where: "heads",
+				Detail: fmt.Sprintf("the heads store says seq %d has hash %s, but no recorder of this chain signed that; the head is ignored", h.Seq, short(h.Hash))})
+		}
+	}
+	return out
 }
 
 type chainVerifier struct {
@@ -213,9 +406,11 @@ type chainVerifier struct {
 	cfg       verifyConfig
 	chain     string
 	list      []*StoredEntry // in input order
-	heads     []Head
+	heads     []Head         // signed heads only
 	malformed map[int64]bool
 	moved     map[*StoredEntry]bool // shared by all chains; set by checkFileOrder
+	bad       map[*StoredEntry]bool // shared: entries already reported as not the recorder's
+	last      *StoredEntry          // set by run: the chain's last entry
 }
 
 func (v *chainVerifier) run(ordered bool) {
@@ -244,12 +439,20 @@ func (v *chainVerifier) run(ordered bool) {
 		cands := bySeq[s]
 		best := cands[0]
 		if len(cands) > 1 {
-			best = pick(cands, prev, bySeq[s+1], headHash[s])
+			best = pick(cands, prev, bySeq[s+1], headHash[s], v.bad)
 			for _, c := range cands {
-				if c == best {
-					continue
+				if c == best || v.bad[c] {
+					continue // the chosen one, or one already reported
 				}
-				if slices.Contains(best.Entry.Supersedes, c.Entry.Hash) {
+				if slices.Contains(best.Entry.Supersedes, c.Entry.Hash) && !v.bad[best] {
+					if why := v.confirmed(c, bySeq[s+1], headHash[s]); why != "" {
+						v.rep.add(KindSuperseded, best, fmt.Sprintf("it supersedes seq %d at %s, which %s: supersedes may only name attempts that failed", s, c.Where(), why))
+						continue
+					}
+					if c.Entry.Time.After(best.Entry.Time) {
+						v.rep.add(KindSuperseded, best, fmt.Sprintf("it supersedes seq %d at %s, which was written after it: a failed attempt comes before the entry that replaces it", s, c.Where()))
+						continue
+					}
 					v.rep.Notes = append(v.rep.Notes, fmt.Sprintf("NOTE unconfirmed: chain=%s seq=%d %s event=%s: an attempt the recorder reported as failed reached the log; the chain continues through %s, which supersedes it",
 						v.chain, s, c.Where(), c.Entry.Event, best.Where()))
 					continue
@@ -264,7 +467,7 @@ func (v *chainVerifier) run(ordered bool) {
 
 	first := chosen[0]
 	if first.Entry.Seq != 1 && !v.cfg.allowMissingStart {
-		v.removed(1, first.Entry.Seq-1, fmt.Sprintf("before the chain's first entry (seq %d at %s)", first.Entry.Seq, first.Where()))
+		v.removed(1, first.Entry.Seq-1, first, fmt.Sprintf("before the chain's first entry (seq %d at %s)", first.Entry.Seq, first.Where()))
 	}
 	if first.Entry.Seq == 1 && first.Entry.PrevHash != GenesisHash {
 		v.rep.add(KindBrokenLink, first, "seq 1 must have prev_hash of 64 zeros")
@@ -273,7 +476,7 @@ func (v *chainVerifier) run(ordered bool) {
 		p, c := chosen[i-1], chosen[i]
 		switch {
 		case c.Entry.Seq > p.Entry.Seq+1:
-			v.removed(p.Entry.Seq+1, c.Entry.Seq-1, fmt.Sprintf("between seq %d at %s and seq %d at %s", p.Entry.Seq, p.Where(), c.Entry.Seq, c.Where()))
+			v.removed(p.Entry.Seq+1, c.Entry.Seq-1, c, fmt.Sprintf("between seq %d at %s and seq %d at %s", p.Entry.Seq, p.Where(), c.Entry.Seq, c.Where()))
 		case c.Entry.PrevHash != p.Entry.Hash:
 			v.rep.add(KindBrokenLink, c, fmt.Sprintf("prev_hash %s does not match hash %s of seq %d at %s: one of them was edited and re-hashed, or replaced",
 				short(c.Entry.PrevHash), short(p.Entry.Hash), p.Entry.Seq, p.Where()))
@@ -283,11 +486,37 @@ func (v *chainVerifier) run(ordered bool) {
 		}
 	}
 	for _, c := range chosen {
-		if c.Entry.Event == EventCheckpoint {
+		if c.Entry.Event == EventCheckpoint && !v.bad[c] {
 			v.checkCheckpoint(c, at)
 		}
 	}
-	v.checkHeads(chosen[len(chosen)-1], at)
+	v.last = chosen[len(chosen)-1]
+	v.checkHeads(v.last, at)
+}
+
+// confirmed says why c, an entry at a seq with several candidates, is part of the
+// chain for sure: the next seq links to it, a signed head names it, or a checkpoint
+// does. It returns "" when nothing confirms it.
+func (v *chainVerifier) confirmed(c *StoredEntry, next []*StoredEntry, heads map[string]bool) string {
+	for _, n := range next {
+		if n.Entry.PrevHash == c.Entry.Hash && !v.bad[n] {
+			return fmt.Sprintf("seq %d at %s links to", n.Entry.Seq, n.Where())
+		}
+	}
+	if heads[c.Entry.Hash] {
+		return "a signed head names"
+	}
+	for _, se := range v.list {
+		if se.Entry.Event != EventCheckpoint || v.bad[se] {
+			continue
+		}
+		hs, _ := se.Entry.Details["head_seq"].(float64)
+		hh, _ := se.Entry.Details["head_hash"].(string)
+		if int64(hs) == c.Entry.Seq && hh == c.Entry.Hash {
+			return fmt.Sprintf("the checkpoint at %s names", se.Where())
+		}
+	}
+	return ""
 }
 
 // checkFileOrder reports entries that break seq order in a JSON-lines file. The longest
@@ -398,10 +627,13 @@ func (v *chainVerifier) dedupe() map[int64][]*StoredEntry {
 
 // pick chooses which of several entries at one seq the chain runs through: the one a head
 // names, then the one linked from the previous and to the next seq, with a valid hash.
-func pick(cands []*StoredEntry, prev *StoredEntry, next []*StoredEntry, heads map[string]bool) *StoredEntry {
+func pick(cands []*StoredEntry, prev *StoredEntry, next []*StoredEntry, heads map[string]bool, bad map[*StoredEntry]bool) *StoredEntry {
 	best, bestScore := cands[0], -1
 	for _, c := range cands {
 		score := 0
+		if !bad[c] { // signed by the chain's key, and unedited: only the recorder made it
+			score += 32
+		}
 		if heads[c.Entry.Hash] {
 			score += 16
 		}
@@ -430,8 +662,9 @@ func pick(cands []*StoredEntry, prev *StoredEntry, next []*StoredEntry, heads ma
 	return best
 }
 
-// removed reports seqs from..to as missing, leaving out those reported as malformed.
-func (v *chainVerifier) removed(from, to int64, where string) {
+// removed reports seqs from..to as missing, leaving out those reported as malformed;
+// after is the entry that follows the gap.
+func (v *chainVerifier) removed(from, to int64, after *StoredEntry, where string) {
 	for from <= to && v.malformed[from] {
 		from++
 	}
@@ -445,8 +678,11 @@ func (v *chainVerifier) removed(from, to int64, where string) {
 	if to > from {
 		what = fmt.Sprintf("seq %d..%d", from, to)
 	}
-	v.rep.Findings = append(v.rep.Findings, Finding{Kind: KindRemoved, Chain: v.chain, Seq: from,
-		Detail: fmt.Sprintf("%s missing %s", what, where)})
+	f := Finding{Kind: KindRemoved, Chain: v.chain, Seq: from, Detail: fmt.Sprintf("%s missing %s", what, where)}
+	if after != nil { // the gap is first seen at the entry after it
+		f.pos, f.time = after.Pos, after.Entry.Time
+	}
+	v.rep.Findings = append(v.rep.Findings, f)
 }
 
 func (v *chainVerifier) checkCheckpoint(c *StoredEntry, at map[int64]*StoredEntry) {
@@ -491,4 +727,21 @@ func (v *chainVerifier) checkHeads(last *StoredEntry, at map[int64]*StoredEntry)
 		v.rep.add(KindTruncated, last, fmt.Sprintf("the chain ends here, but the heads store recorded seq %d (hash %s) at %s: %s missing from the tail",
 			top.Seq, short(top.Hash), top.Time.UTC().Format("2006-01-02T15:04:05Z"), what))
 	}
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+func maxHead(hs []Head) Head {
+	top := hs[0]
+	for _, h := range hs[1:] {
+		if h.Seq > top.Seq {
+			top = h
+		}
+	}
+	return top
 }

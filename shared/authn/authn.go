@@ -1,10 +1,27 @@
-// Package authn establishes who is calling a function, from the Google ID token in the
-// Authorization header.
+// Package authn establishes who is calling a function, from the Google ID token the
+// request carries, and refuses a request whose headers name more than one identity.
 //
-// Deployed with IAM invocation, Cloud Run has already verified the token's signature and
-// audience and passes it on with the signature removed; [CloudRun] reads its claims and
-// checks issuer, expiry and the verified e-mail. Locally, [Local] first verifies an ES256
-// signature made with the key scripts/dev.sh creates, then runs the same claim checks.
+// # Where the token is
+//
+// A token comes as "Bearer <JWT>" in Authorization or in X-Serverless-Authorization. Cloud
+// Run's IAM invocation check verifies the token in X-Serverless-Authorization when that
+// header is present, and the one in Authorization only when it is not; the header it did
+// not use reaches the container untouched, whatever a caller put in it. The identity is
+// therefore taken from the header Cloud Run verified, and a request whose two headers
+// carry different tokens, or one header twice, or a header that merely looks like one of
+// them, is refused with [ErrAmbiguous] (README, "Identity").
+//
+// # What is checked
+//
+// [CloudRun] trusts Cloud Run's check of the header it verified: that token arrives with
+// its signature replaced, so its claims (issuer, expiry, verified e-mail, and audience
+// when one is configured) are all that is left to check. Any token that still carries a
+// signature, in either header, is verified in full against Google's keys
+// (google.golang.org/api/idtoken). [GoogleIDToken] is for a function nothing verifies
+// upstream (ApprovalCallback): every token must carry a signature that verifies, for its
+// audience. [IAP] verifies Identity-Aware Proxy's signed header. [Local] verifies an
+// ES256 signature made with the key scripts/dev.sh creates, then the same claims.
+//
 // Whether the person may use Airlock at all is the policy's decision, not this package's.
 package authn
 
@@ -36,6 +53,10 @@ var (
 	ErrIssuer          = fmt.Errorf("%w: the token was not issued by Google", ErrUnauthenticated)
 	ErrAudience        = fmt.Errorf("%w: the token was issued for another audience", ErrUnauthenticated)
 	ErrEmail           = fmt.Errorf("%w: the token carries no verified e-mail address", ErrUnauthenticated)
+	// ErrAmbiguous is returned when the request's headers could name more than one
+	// identity: two different tokens, a header sent twice, or a header spelled so that
+	// one reader could take it for an identity header and another not.
+	ErrAmbiguous = fmt.Errorf("%w: the request names more than one identity", ErrUnauthenticated)
 )
 
 // An Identity is a verified caller.
@@ -83,9 +104,11 @@ var googleIssuers = []string{"https://accounts.google.com", "accounts.google.com
 // leeway tolerates clock skew between the issuer and this instance.
 const leeway = 30 * time.Second
 
-// check runs the claim checks every mode shares.
-func (c *Claims) check(now time.Time, aud string) (Identity, error) {
-	if !oneOf(c.Issuer, googleIssuers) {
+// check runs the claim checks every mode shares. needVerified says the e-mail must be
+// marked verified (IAP's assertions carry no such claim: IAP asserts only identities it
+// authenticated).
+func (c *Claims) check(now time.Time, aud string, issuers []string, needVerified bool) (Identity, error) {
+	if !oneOf(c.Issuer, issuers) {
 		return Identity{}, fmt.Errorf("%w (iss %q)", ErrIssuer, c.Issuer)
 	}
 	if c.Expiry == 0 || now.After(time.Unix(c.Expiry, 0).Add(leeway)) {
@@ -98,7 +121,7 @@ func (c *Claims) check(now time.Time, aud string) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w (want %q)", ErrAudience, aud)
 	}
 	email := strings.ToLower(strings.TrimSpace(c.Email))
-	if email == "" || !c.EmailVerified || !strings.Contains(email, "@") {
+	if email == "" || (needVerified && !c.EmailVerified) || !strings.Contains(email, "@") {
 		return Identity{}, ErrEmail
 	}
 	return Identity{Email: email, Subject: c.Subject}, nil
@@ -113,64 +136,107 @@ func oneOf(s string, list []string) bool {
 	return false
 }
 
-// bearer extracts the token from the Authorization header.
-func bearer(r *http.Request) (string, error) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", ErrNoToken
-	}
-	return strings.TrimSpace(token), nil
-}
-
 type jwtHeader struct {
 	Alg string `json:"alg"`
 	Kid string `json:"kid,omitempty"`
 	Typ string `json:"typ,omitempty"`
 }
 
-// split decodes a compact JWT into its header, claims, signed part and signature.
-func split(token string) (jwtHeader, Claims, string, []byte, error) {
-	var h jwtHeader
-	var c Claims
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(token) > 16<<10 {
-		return h, c, "", nil, ErrMalformed
+// maxToken bounds a token; Google's ID tokens are about 1 KB.
+const maxToken = 16 << 10
+
+// A token is one compact JWT taken from a request header.
+type token struct {
+	from   string // the header it came in
+	raw    string
+	header jwtHeader
+	claims Claims
+	// signed is "header.claims", what a signature covers. Two copies of one token have
+	// the same signed part, whatever became of their signatures on the way.
+	signed string
+	sig    []byte // nil when there is no signature left (see stripped)
+}
+
+// stripped reports whether the token carries no signature: either Cloud Run replaced it
+// (StrippedSignature) after verifying the token, or nobody ever signed it.
+func (t *token) stripped() bool { return t.sig == nil }
+
+// StrippedSignature is what Cloud Run puts in place of the signature of the token it
+// verified, before handing the request to the container.
+const StrippedSignature = "SIGNATURE_REMOVED_BY_GOOGLE"
+
+// parse decodes a compact JWT. It accepts only the base64url alphabet, one encoding of
+// each segment, and claims spelled exactly as JWT spells them (encoding/json would match
+// "EMAIL" to email). A token whose third segment is empty, missing or StrippedSignature
+// has no signature; anything else there must decode as one.
+func parse(from, raw string) (*token, error) {
+	bad := func(why string) (*token, error) {
+		return nil, fmt.Errorf("%w (%s: %s)", ErrMalformed, from, why)
 	}
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	if len(raw) > maxToken {
+		return bad("longer than 16 KB")
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) == 2 {
+		parts = append(parts, "")
+	}
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return bad("not three dot-separated segments")
+	}
+	for _, p := range parts {
+		if strings.IndexFunc(p, notBase64URL) >= 0 {
+			return bad("a character outside base64url")
+		}
+	}
+	enc := base64.RawURLEncoding.Strict()
+	hb, err1 := enc.DecodeString(parts[0])
+	cb, err2 := enc.DecodeString(parts[1])
 	if err1 != nil || err2 != nil {
-		return h, c, "", nil, ErrMalformed
+		return bad("a segment is not base64url")
 	}
-	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(cb, &c) != nil {
-		return h, c, "", nil, ErrMalformed
+	t := &token{from: from, raw: raw, signed: parts[0] + "." + parts[1]}
+	if err := decodeExact(hb, map[string]any{"alg": &t.header.Alg, "kid": &t.header.Kid, "typ": &t.header.Typ}); err != nil {
+		return bad("the header is not a JSON object of strings")
 	}
-	sig, _ := base64.RawURLEncoding.DecodeString(parts[2]) // may be absent behind Cloud Run
-	return h, c, parts[0] + "." + parts[1], sig, nil
+	c := &t.claims
+	if err := decodeExact(cb, map[string]any{"iss": &c.Issuer, "sub": &c.Subject, "aud": &c.Audience, "email": &c.Email,
+		"email_verified": &c.EmailVerified, "iat": &c.IssuedAt, "exp": &c.Expiry}); err != nil {
+		return bad("the claims are not a JSON object of the expected types")
+	}
+	if s := parts[2]; s != "" && s != StrippedSignature {
+		sig, err := enc.DecodeString(s)
+		if err != nil || len(sig) == 0 {
+			return bad("the signature is not base64url")
+		}
+		t.sig = sig
+	}
+	return t, nil
 }
 
-// CloudRun trusts the signature check Cloud Run's IAM invocation has already made, and
-// checks the claims. Use it only for functions deployed without allUsers invoker.
-type CloudRun struct {
-	Audience string // optional; Cloud Run has checked it already
-	Now      func() time.Time
+func notBase64URL(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
-// Verify implements Verifier.
-func (v CloudRun) Verify(_ context.Context, r *http.Request) (Identity, error) {
-	token, err := bearer(r)
-	if err != nil {
-		return Identity{}, err
+// decodeExact decodes the JSON object b, filling each field from the member of exactly
+// that name; other members are ignored.
+func decodeExact(b []byte, fields map[string]any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
 	}
-	_, claims, _, _, err := split(token)
-	if err != nil {
-		return Identity{}, err
+	for name, dst := range fields {
+		if raw, ok := m[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
-	return claims.check(now(v.Now), v.Audience)
+	return nil
 }
 
 // Local verifies tokens signed with the local development key (ES256), then checks the
-// same claims as CloudRun.
+// same claims as CloudRun. Nothing stands in front of the local server, so every token
+// in the request must carry a signature that verifies.
 type Local struct {
 	Key      *ecdsa.PublicKey
 	Audience string
@@ -179,23 +245,21 @@ type Local struct {
 
 // Verify implements Verifier.
 func (v Local) Verify(_ context.Context, r *http.Request) (Identity, error) {
-	token, err := bearer(r)
+	primary, all, err := bearers(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	h, claims, signed, sig, err := split(token)
-	if err != nil {
-		return Identity{}, err
+	for _, t := range all {
+		if t.header.Alg != "ES256" || len(t.sig) != 64 {
+			return Identity{}, fmt.Errorf("%w (%s: alg %q, %d-byte signature)", ErrSignature, t.from, t.header.Alg, len(t.sig))
+		}
+		digest := sha256.Sum256([]byte(t.signed))
+		rr, ss := new(big.Int).SetBytes(t.sig[:32]), new(big.Int).SetBytes(t.sig[32:])
+		if v.Key == nil || !ecdsa.Verify(v.Key, digest[:], rr, ss) {
+			return Identity{}, fmt.Errorf("%w (%s)", ErrSignature, t.from)
+		}
 	}
-	if h.Alg != "ES256" || len(sig) != 64 {
-		return Identity{}, fmt.Errorf("%w (alg %q)", ErrSignature, h.Alg)
-	}
-	digest := sha256.Sum256([]byte(signed))
-	rr, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(v.Key, digest[:], rr, ss) {
-		return Identity{}, ErrSignature
-	}
-	return claims.check(now(v.Now), v.Audience)
+	return primary.claims.check(now(v.Now), v.Audience, googleIssuers, true)
 }
 
 func now(f func() time.Time) time.Time {

@@ -3,8 +3,13 @@
 // locally, with pgx v5 either way.
 //
 // Every pool runs statements with the extended protocol (one statement per Parse, so a
-// request can never smuggle a second statement), and connections that ran developers' SQL
-// are reset with DISCARD ALL before reuse, so no session state crosses requests.
+// request can never smuggle a second statement): its queries and batches use
+// [pgx.QueryExecModeExec], and statements that return no rows go through [Exec], because
+// pgx's own Exec switches to the simple protocol, which runs any number of statements,
+// whenever it is given no arguments. Connections that ran developers' SQL are reset with
+// DISCARD ALL before reuse, so no session state crosses requests, and a pool can bound
+// each message the server sends (Config.MaxMessageBytes), so no single row can make the
+// function buffer more than that.
 package db
 
 import (
@@ -16,6 +21,8 @@ import (
 
 	"cloud.google.com/go/cloudsqlconn"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -31,6 +38,23 @@ type Config struct {
 	// ResetOnRelease runs DISCARD ALL when a connection returns to the pool. Pools that
 	// run developers' SQL must set it.
 	ResetOnRelease bool
+
+	// MaxMessageBytes bounds the body of every message the server sends (a data row, an
+	// error, a row description). A larger one is refused from its 5-byte header, before
+	// its body is read: the call fails with an error for which [MessageTooLarge] reports
+	// true, and the connection is closed (pgconn cancels the running statement and ends
+	// the session), so the pool discards it. Zero means pgx's default, about 1 GiB.
+	MaxMessageBytes int
+}
+
+// MessageTooLarge reports whether err is a message refused by Config.MaxMessageBytes, and
+// if so the size the server announced.
+func MessageTooLarge(err error) (size int, ok bool) {
+	e, ok := errors.AsType[*pgproto3.ExceededMaxBodyLenErr](err)
+	if !ok {
+		return 0, false
+	}
+	return e.ActualBodyLen, true
 }
 
 // Configured reports whether c names a database at all.
@@ -98,6 +122,7 @@ func Open(ctx context.Context, c Config) (*Pool, error) {
 	// IAM logins are rate-limited per instance: keep connections for a while.
 	cfg.MaxConnIdleTime = 10 * time.Minute
 	cfg.ConnConfig.RuntimeParams["application_name"] = "airlock"
+	cfg.ConnConfig.MaxProtocolMessageBodyLen = c.MaxMessageBytes
 	// Unnamed statements only: nothing is cached on the server that DISCARD ALL could
 	// invalidate, and no prepared statement outlives its request.
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
@@ -112,7 +137,7 @@ func Open(ctx context.Context, c Config) (*Pool, error) {
 		cfg.AfterRelease = func(conn *pgx.Conn) bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err := conn.Exec(ctx, "DISCARD ALL")
+			_, err := Exec(ctx, conn, "DISCARD ALL")
 			return err == nil
 		}
 	}
@@ -142,9 +167,23 @@ func quoteDSN(s string) string {
 // Airlock runs goes through here or sets its role the same way.
 func InRole(ctx context.Context, pool *Pool, role string, fn func(pgx.Tx) error) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
+		if _, err := Exec(ctx, tx.Conn(), "SET LOCAL ROLE "+pgx.Identifier{role}.Sanitize()); err != nil {
 			return fmt.Errorf("db: assuming role %s: %w", role, err)
 		}
 		return fn(tx)
 	})
+}
+
+// Exec runs one statement over the extended protocol, whatever its arguments, and
+// discards any rows it returns. The server parses the text as a single statement and
+// refuses one holding several ("cannot insert multiple commands into a prepared
+// statement", SQLSTATE 42601). Use it, never pgx's Exec, for any statement whose text is
+// not a constant: pgx's Exec sends a statement without arguments over the simple
+// protocol, which runs every statement in the string.
+func Exec(ctx context.Context, conn *pgx.Conn, sql string, args ...any) (pgconn.CommandTag, error) {
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(conn.TypeMap(), nil, args); err != nil {
+		return pgconn.CommandTag{}, fmt.Errorf("db: encoding arguments: %w", err)
+	}
+	return conn.PgConn().ExecParams(ctx, sql, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats).Close()
 }

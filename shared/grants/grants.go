@@ -145,6 +145,47 @@ func scanGrant(row pgx.CollectableRow) (Grant, error) {
 	return g, err
 }
 
+// An Ending is a grant that is no longer in force, with who ended it and when.
+type Ending struct {
+	Grant
+	EndedBy string     // who revoked it, or the sweeper; "" while it is past expires_at but not yet marked
+	EndedAt *time.Time // when it was marked revoked or expired; nil while not yet marked
+}
+
+// Ended returns those of the grants ids of email that are no longer in force (revoked,
+// expired, or past expires_at), in the order they ended. A statement stopped by the end
+// of a grant asks it why: it first resyncs email's role, which waits for a transaction
+// ending one of email's grants to finish (that transaction holds the same per-developer
+// lock from before it stops any session until it commits, see endAccess), so the answer
+// sees the revocation or expiry that stopped the statement.
+func (s *Store) Ended(ctx context.Context, email string, ids []int64) ([]Ending, error) {
+	var out []Ending
+	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT airlock.sync_developer($1)`, email); err != nil {
+			return err
+		}
+		// A new statement, so a new snapshot: it sees what the transaction waited for committed.
+		rows, err := tx.Query(ctx, `
+			SELECT `+grantColumnsG+`, coalesce(g.ended_by, ''), g.ended_at
+			  FROM airlock.grants g
+			 WHERE g.id = ANY ($1) AND (g.status <> 'active' OR g.expires_at <= now())
+			 ORDER BY coalesce(g.ended_at, g.expires_at), g.id`, ids)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Ending, error) {
+			var e Ending
+			err := row.Scan(&e.ID, &e.RequestID, &e.Grantee, &e.Role, &e.BreakGlass, &e.Capabilities, &e.StartsAt, &e.ExpiresAt, &e.Status, &e.EndedBy, &e.EndedAt)
+			return e, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("grants: loading ended grants of %s: %w", email, err)
+	}
+	return out, nil
+}
+
 // LastEnded returns the most recently ended (or run-out) grant of email, so that a
 // refusal can say when access ended. It returns nil when there is none.
 func (s *Store) LastEnded(ctx context.Context, email string) (*Grant, error) {

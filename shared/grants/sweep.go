@@ -168,11 +168,16 @@ func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, 
 	return g, terminated, nil
 }
 
-// endAccess brings g's grantee's role in line with g (already marked ended in tx) and
-// terminates the sessions running under g.
+// endAccess brings g's grantee's role in line with g (already marked ended in tx), then
+// terminates the sessions running under g, in that order and in one round trip:
+// sync_developer takes the grantee's lock, held until tx ends, before any session is
+// stopped, so a stopped statement can wait on that lock and then see why (Store.Ended).
 func endAccess(ctx context.Context, tx pgx.Tx, g *Grant) (int, error) {
 	var n int
-	if err := tx.QueryRow(ctx, `SELECT n FROM airlock.sync_developer($1), airlock.terminate_grant_sessions($2) AS n`, g.Grantee, []int64{g.ID}).Scan(&n); err != nil {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT airlock.sync_developer($1)`, g.Grantee)
+	b.Queue(`SELECT airlock.terminate_grant_sessions($1)`, []int64{g.ID}).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("grants: ending access of grant %d: %w", g.ID, err)
 	}
 	return n, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
@@ -60,7 +61,7 @@ func sweeperStore(t testing.TB, d *dbtest.DB) *Store {
 
 func (e *env) recorder(t testing.TB) *audit.Recorder {
 	t.Helper()
-	rec, err := audit.NewFileRecorder(context.Background(), e.trail, audit.WithFunction("SweepExpired"))
+	rec, err := audit.NewFileRecorder(context.Background(), e.trail, audit.WithFunction("SweepExpired"), audit.WithSigner(audittest.NewLocalSigner(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

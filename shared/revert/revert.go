@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 
@@ -277,8 +278,44 @@ func shownValue(text string, isNull, masked bool) string {
 	case isNull:
 		return "NULL"
 	}
-	return "'" + strings.ReplaceAll(text, "'", "''") + "'"
+	return literal(text)
 }
+
+// literal is text as an SQL string literal. Text holding a control or format character
+// (the characters functions/query escapes in answers: C0, DEL, C1, Unicode categories
+// Cf, Zl and Zp) is written as an escape string, E'…' with \n, \r, \t and \uXXXX or
+// \UXXXXXXXX, so that a statement shown in a terminal or a log spells those characters
+// instead of performing them, and still means the same value.
+func literal(text string) string {
+	if !strings.ContainsFunc(text, unsafe) {
+		return "'" + strings.ReplaceAll(text, "'", "''") + "'"
+	}
+	var b strings.Builder
+	b.WriteString("E'")
+	for _, r := range text {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case unsafe(r) && r > 0xffff:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		case unsafe(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+func unsafe(r rune) bool { return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) }
 
 func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
 

@@ -227,31 +227,43 @@ func connect(ctx context.Context, dsn, instance, iamUser, database string, priva
 
 func cmdKeygen(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	dir := fs.String("dir", ".dev", "where to write auth-key.pem and auth-key.pub.pem")
+	dir := fs.String("dir", ".dev", "where to write auth-key.pem and audit-key.pem, with their .pub.pem halves")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if _, err := os.Stat(filepath.Join(*dir, "auth-key.pem")); err == nil {
-		fmt.Fprintln(stdout, "keeping the signing key in", *dir)
-		return nil
 	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
-	return keygen(*dir)
+	// The local token-signing key, and the audit trail's stand-in for the Cloud KMS key
+	// that certifies each chain (scripts/audit-verify trusts its public half). Existing
+	// keys are kept, so tokens and trails stay valid across runs.
+	for _, name := range []string{"auth-key", "audit-key"} {
+		if _, err := os.Stat(filepath.Join(*dir, name+".pem")); err == nil {
+			fmt.Fprintf(stdout, "keeping %s in %s\n", name, *dir)
+			continue
+		}
+		if err := writeKeyPair(*dir, name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func keygen(dir string) error {
+func keygen(dir string) error { return writeKeyPair(dir, "auth-key") }
+
+// writeKeyPair writes a fresh ECDSA P-256 key to dir/NAME.pem (PKCS #8, 0600) and its
+// public half to dir/NAME.pub.pem.
+func writeKeyPair(dir, name string) error {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
 	priv, _ := x509.MarshalPKCS8PrivateKey(k)
 	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err := os.WriteFile(filepath.Join(dir, "auth-key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "auth-key.pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
 }
 
 func cmdToken(args []string, stdout io.Writer) error {

@@ -221,6 +221,13 @@ func run(ctx context.Context, emu *cloudsqlemu.Emulation, corpus string, guardRo
 	}
 	os.Setenv("AUDIT_SINK", "file")
 	os.Setenv("AUDIT_FILE", filepath.Join(dir, "audit.jsonl"))
+	// Chains are certified by a local key, as in scripts/dev.sh: every entry is signed.
+	priv, _ := x509.MarshalPKCS8PrivateKey(key)
+	auditKey := filepath.Join(dir, "audit-key.pem")
+	if err := os.WriteFile(auditKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+		return "", err
+	}
+	os.Setenv("AUDIT_SIGNING_KEY_FILE", auditKey)
 	deps, err := app.Build(ctx, app.Config{
 		Function: query.EntryPoint, Group: migrate.GroupQuery, Policy: demo.Policy, Prefix: bdb.Roles.Prefix,
 		DB:       db.Config{URL: bdb.URL(migrate.GroupQuery)},

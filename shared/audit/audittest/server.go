@@ -1,5 +1,7 @@
-// Package audittest provides an in-process fake of the Cloud Logging API, for testing code
-// that records audit entries through the real Cloud Logging client.
+// Package audittest provides an in-process fake of the Cloud Logging API and of the part
+// of Cloud KMS the audit trail uses, for testing code that records audit entries through
+// the real Cloud Logging and Cloud KMS clients. Both APIs are served on one address, so
+// ClientOptions reach either.
 //
 //	srv := audittest.NewServer(t)
 //	rec, err := audit.NewRecorder(ctx, "test-project",
@@ -18,6 +20,7 @@ import (
 	"sync"
 	"testing"
 
+	"cloud.google.com/go/kms/apiv1/kmspb"
 	"cloud.google.com/go/logging"
 	"cloud.google.com/go/logging/apiv2/loggingpb"
 	"google.golang.org/api/option"
@@ -38,17 +41,21 @@ import (
 type WriteHook func(ctx context.Context, req *loggingpb.WriteLogEntriesRequest) (keep bool, err error)
 
 // A Server is a fake Cloud Logging service on 127.0.0.1. It implements only
-// WriteLogEntries, keeping every entry in memory. Use NewServer to start one.
+// WriteLogEntries, keeping every entry in memory; on the same address it is a fake Cloud
+// KMS holding one signing key (see [KMSKeyVersion]). Use NewServer to start one.
 type Server struct {
 	loggingpb.UnimplementedLoggingServiceV2Server
 
 	addr string
 	gsrv *grpc.Server
+	kms  *kmsServer
 
-	mu      sync.Mutex // guards the fields below
-	entries []*loggingpb.LogEntry
-	calls   int
-	hook    WriteHook
+	mu       sync.Mutex // guards the fields below
+	entries  []*loggingpb.LogEntry
+	calls    int
+	hook     WriteHook
+	kmsCalls int
+	kmsHook  KMSHook
 }
 
 // NewServer starts a Server on 127.0.0.1:0; t.Cleanup stops it.
@@ -59,7 +66,9 @@ func NewServer(t testing.TB) *Server {
 		t.Fatalf("audittest: listening: %v", err)
 	}
 	s := &Server{addr: lis.Addr().String(), gsrv: grpc.NewServer()}
+	s.kms = &kmsServer{s: s, key: newKMSKey(t)}
 	loggingpb.RegisterLoggingServiceV2Server(s.gsrv, s)
+	kmspb.RegisterKeyManagementServiceServer(s.gsrv, s.kms)
 	go s.gsrv.Serve(lis)
 	t.Cleanup(s.gsrv.Stop) // Stop, not GracefulStop: a hanging hook must not block cleanup
 	return s
@@ -171,9 +180,22 @@ func Failures() []Failure {
 	}
 }
 
-// Recover restores normal service after FailWith, StoreThenFailWith, Hang, FailEventsWith
-// or HangEvents.
-func (s *Server) Recover() { s.SetHook(nil) }
+// Recover restores normal service after FailWith, StoreThenFailWith, Hang, FailEventsWith,
+// HangEvents, FailKMSWith or HangKMS.
+func (s *Server) Recover() {
+	s.SetHook(nil)
+	s.SetKMSHook(nil)
+}
+
+// ChainStartFailures lists the ways Cloud KMS can fail a recorder whose chain has not
+// started (an instance's first Record): it answers with an error, or never answers.
+// Fail-closed code must refuse to act under each, since no entry can be signed.
+func ChainStartFailures() []Failure {
+	return []Failure{
+		{"KMS returns errors", func(s *Server, _ ...string) { s.FailKMSWith(codes.Unavailable) }},
+		{"KMS hangs", func(s *Server, _ ...string) { s.HangKMS() }},
+	}
+}
 
 // WriteLogEntries implements the Cloud Logging RPC. Entries without a log name, resource
 // or labels take the request's, as the real service does.

@@ -24,6 +24,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/authn/authntest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
@@ -66,6 +67,15 @@ type DepsOption func(*depsConfig)
 type depsConfig struct {
 	logs      *audittest.Server // nil: audit to AuditFile(entry)
 	auditOpts []audit.Option
+	google    *authntest.Google // nil: local tokens (Env.Token)
+}
+
+// WithGoogle gives the function the verifier it has when deployed (AUTH_MODE cloudrun,
+// built by app.Verifier), checking signatures with the real idtoken client against g,
+// a fake of Google's certificate endpoints. Requests then carry tokens made by g, in
+// the form Cloud Run forwards them (authntest.Strip), not Env.Token's.
+func WithGoogle(g *authntest.Google) DepsOption {
+	return func(c *depsConfig) { c.google = g }
 }
 
 // WithCloudLogging makes the function audit through the real Cloud Logging client to
@@ -91,11 +101,12 @@ func (e *Env) Deps(entry, group string, opts ...DepsOption) *app.Deps {
 	}
 	var rec *audit.Recorder
 	if cfg.logs != nil {
-		ropts := append([]audit.Option{audit.WithFunction(entry),
+		ropts := append([]audit.Option{audit.WithFunction(entry), audit.WithSigner(cfg.logs.Signer(t)),
 			audit.WithClientOptions(cfg.logs.ClientOptions()...), audit.WithLoggerOptions(cfg.logs.LoggerOptions()...)}, cfg.auditOpts...)
 		rec, err = audit.NewRecorder(ctx, "audittest", ropts...)
 	} else {
-		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard))
+		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard),
+			audit.WithSigner(audittest.NewLocalSigner(t)))
 	}
 	if err != nil {
 		pool.Close()
@@ -107,6 +118,12 @@ func (e *Env) Deps(entry, group string, opts ...DepsOption) *app.Deps {
 		Pool: pool, Audit: rec, Auth: authn.Local{Key: &e.Key.PublicKey},
 	}
 	t.Cleanup(deps.Close)
+	if cfg.google != nil {
+		deps.Config.AuthMode, deps.Config.IDTokenOptions = "cloudrun", cfg.google.ClientOptions()
+		if deps.Auth, err = app.Verifier(ctx, deps.Config); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return deps
 }
 
