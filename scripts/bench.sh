@@ -2,8 +2,9 @@
 # Measures Airlock against baselines taken in the same run and prints one markdown table,
 # also saved to .dev/bench.md: the SQL guard next to a bare pg_query.Parse, the query
 # function end to end next to a direct pgx query, and the memory of a 1,000,000-row
-# result. Uses DATABASE_URL (a superuser URL) or a throwaway PostgreSQL cluster it starts
-# and removes, like scripts/test.sh. Takes one to two minutes. Extra arguments go to
+# result. Like scripts/test.sh, it starts a throwaway PostgreSQL 16 (or uses the server
+# whose superuser DATABASE_URL names), builds the Cloud SQL emulation on it once, and
+# measures with no superuser. Takes one to two minutes. Extra arguments go to
 # scripts/cmd/bench (e.g. -requests 500 -guard-rounds 200 for a quick run).
 #
 # The go test benchmarks of the guard alone still run as usual:
@@ -17,7 +18,10 @@ TMP=$(mktemp -d /tmp/airlock-bench.XXXXXX)
 chmod 755 "$TMP"
 trap 'pg_stop; rm -rf "$TMP"' EXIT
 pg_start "$TMP/pg" 55432
-echo "airlock: benchmarking against $(echo "$DATABASE_URL" | sed 's#://[^@]*@#://***@#')" >&2
+echo "airlock: benchmarking on PostgreSQL $(pg_major) at $(echo "$DATABASE_URL" | sed 's#://[^@]*@#://***@#'), under the Cloud SQL emulation" >&2
+pg_emulate "$TMP/cloudsql.json" "$TMP/bin" >&2
+export AIRLOCK_CLOUDSQL=$TMP/cloudsql.json
+unset DATABASE_URL
 
 mkdir -p .dev
 go build -o "$TMP/bench" ./scripts/cmd/bench

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Runs go vet and every test against a real PostgreSQL: DATABASE_URL's (a superuser URL),
-# or a throwaway cluster this script starts and removes. Exits non-zero on any failure.
+# Runs go vet and every test against a real PostgreSQL 16 set up as Cloud SQL sets it up:
+# a throwaway cluster this script starts and removes (or DATABASE_URL's server, whose
+# superuser it names), on which it builds the Cloud SQL emulation once
+# (scripts/cmd/cloudsqlemu). The tests then get the emulation (AIRLOCK_CLOUDSQL) and,
+# as DATABASE_URL, the admin login: no test connects as a superuser. AIRLOCK_PG=15 runs
+# the same on Debian's PostgreSQL 15. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +14,11 @@ TMP=$(mktemp -d /tmp/airlock-test.XXXXXX)
 chmod 755 "$TMP"
 trap 'pg_stop; rm -rf "$TMP"' EXIT
 pg_start "$TMP/pg" 55432
-echo "airlock: testing against $(echo "$DATABASE_URL" | sed 's#://[^@]*@#://***@#')"
+echo "airlock: building the Cloud SQL emulation on PostgreSQL $(pg_major) at $(echo "$DATABASE_URL" | sed 's#://[^@]*@#://***@#')"
+eval "$(pg_emulate "$TMP/cloudsql.json" "$TMP/bin" --database airlock_test --logins "$PG_DEMO_LOGINS" --env)"
+export AIRLOCK_CLOUDSQL=$TMP/cloudsql.json
+# From here on the superuser is gone from the environment.
+export DATABASE_URL=${EMU_ADMIN_URL%/postgres}/airlock_test
 
 echo "airlock: go vet"
 go vet ./...
@@ -27,8 +35,10 @@ set +e
 # The walk-through test leaves the evidence report of its trail here, for the browser test.
 AIRLOCK_REPORT_OUT=$TMP/report go test -count=1 -timeout 30m ./... 2>&1 | tee "$TMP/go-test.log"
 status=${PIPESTATUS[0]}
-passed=$(grep -c '^ok ' "$TMP/go-test.log")
-failed=$(grep -c '^FAIL' "$TMP/go-test.log")
+# One line per package: "ok  <pkg>" or "FAIL	<pkg>" (a bare "FAIL" line, printed by a
+# failing test binary before its package line, is not a package).
+passed=$(grep -cE '^ok[[:space:]]+[^[:space:]]+' "$TMP/go-test.log")
+failed=$(grep -cE '^FAIL[[:space:]]+[^[:space:]]+' "$TMP/go-test.log")
 
 echo "airlock: the web form in a real browser (scripts/browser-test.sh)"
 AIRLOCK_STATE=$TMP/browser AIRLOCK_REPORT_DIR=$TMP/report bash scripts/browser-test.sh 2>&1 | tee "$TMP/browser.log"

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/cloudsqlemu"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 )
@@ -39,12 +40,13 @@ import (
 // (of two functions in one run, and across the two runs) and the last three cut off.
 //
 // The commands come from README.md itself, so the README cannot drift from what is
-// tested; only the port and the request id placeholder are replaced. dev.sh's dev-setup
-// creates the cluster-wide login roles airlock_login_* and resets their passwords, as
-// scripts/browser-test.sh does: do not point DATABASE_URL at a server where someone else
-// runs scripts/dev.sh at the same time (scripts/test.sh starts a cluster of its own).
+// tested; only the port and the request id placeholder are replaced. dev.sh runs on the
+// Cloud SQL emulation of scripts/test.sh (AIRLOCK_CLOUDSQL), in a database of its own,
+// with no superuser: the migrations as the admin, the owner's statements as the owner,
+// the functions as their logins. Airlock's roles (airlock_*) are cluster-wide, as
+// scripts/browser-test.sh's are: do not run two at once on one server.
 func TestWalkthrough(t *testing.T) {
-	admin := dbtest.AdminURL(t)
+	emu := dbtest.Emulation(t)
 	if testing.Short() {
 		t.Skip("runs the whole system twice; skipped with -short")
 	}
@@ -57,8 +59,8 @@ func TestWalkthrough(t *testing.T) {
 	state := t.TempDir()
 	port := freePort(t)
 	dbName := "airlock_walk_" + randomHex(t, 4)
-	sys := devSystem{state: state, port: port, dbURL: db.WithDatabase(admin, dbName)}
-	t.Cleanup(func() { dropDatabase(t, admin, dbName) })
+	sys := devSystem{state: state, port: port, dbName: dbName, ownerURL: db.WithDatabase(emu.OwnerURL, dbName)}
+	t.Cleanup(func() { dropDatabase(t, emu.AdminURL, dbName) })
 	env := append(cleanEnv(), "AIRLOCK_STATE="+state)
 	trail := filepath.Join(state, "audit.jsonl")
 
@@ -351,7 +353,8 @@ func recovery(t *testing.T, sh *shell, sys devSystem) {
 	if m == nil {
 		t.Fatal("README.md: no sh block of scripts/revert.sh commands with REQUEST_ID (section Recovery)")
 	}
-	conn, err := pgx.Connect(t.Context(), sys.dbURL)
+	// The row as its owner sees it.
+	conn, err := pgx.Connect(t.Context(), sys.ownerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,11 +469,11 @@ func keys(m map[string]any) []string {
 
 // A devSystem is scripts/dev.sh run with its own state directory, port and database.
 type devSystem struct {
-	state, dbURL string
-	port         int
-	runs         int
-	pgid         int        // dev.sh's process group while it runs; 0 when stopped
-	exited       chan error // dev.sh's exit
+	state, dbName, ownerURL string
+	port                    int
+	runs                    int
+	pgid                    int        // dev.sh's process group while it runs; 0 when stopped
+	exited                  chan error // dev.sh's exit
 }
 
 // start runs scripts/dev.sh and waits for it to print that it is ready.
@@ -485,7 +488,8 @@ func (s *devSystem) start(t *testing.T) {
 	defer log.Close()
 	cmd := exec.Command("bash", "scripts/dev.sh")
 	cmd.Dir = repoRoot
-	cmd.Env = append(cleanEnv(), "AIRLOCK_STATE="+s.state, "PORT="+strconv.Itoa(s.port), "DATABASE_URL="+s.dbURL)
+	cmd.Env = append(cleanEnv(), "AIRLOCK_STATE="+s.state, "PORT="+strconv.Itoa(s.port),
+		cloudsqlemu.EnvFile+"="+os.Getenv(cloudsqlemu.EnvFile), "AIRLOCK_DATABASE="+s.dbName)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, to stop it as Ctrl-C does
 	if err := cmd.Start(); err != nil {
@@ -525,14 +529,16 @@ func (s *devSystem) stop(t *testing.T) {
 	syscall.Kill(-pgid, syscall.SIGINT)
 	select {
 	case <-s.exited:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute):
 		syscall.Kill(-pgid, syscall.SIGKILL)
-		t.Errorf("scripts/dev.sh (run %d) did not stop within 30s of SIGINT; killed it", s.runs)
+		t.Errorf("scripts/dev.sh (run %d) did not stop within 2 minutes of SIGINT; killed it", s.runs)
 	}
 }
 
+// dropDatabase drops name as the admin, which owns it through cloudsqlsuperuser. The
+// admin may not end the functions' sessions, so it waits for dev.sh's to close.
 func dropDatabase(t *testing.T, admin, name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
@@ -540,8 +546,16 @@ func dropDatabase(t *testing.T, admin, name string) {
 		return
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		t.Errorf("dropping database %s: %v", name, err)
+	for {
+		_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

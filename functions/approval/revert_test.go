@@ -17,7 +17,7 @@ import (
 func (f *flow) dump(t *testing.T, table string) string {
 	t.Helper()
 	var s string
-	if err := f.Admin.QueryRow(context.Background(), `SELECT string_agg(t::text, E'\n' ORDER BY id) FROM public.`+table+` t`).Scan(&s); err != nil {
+	if err := f.Owner.QueryRow(context.Background(), `SELECT string_agg(t::text, E'\n' ORDER BY id) FROM public.`+table+` t`).Scan(&s); err != nil {
 		t.Fatal(err)
 	}
 	return s

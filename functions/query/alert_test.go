@@ -19,7 +19,7 @@ import (
 // audit.unavailable line to the function's own log, the one the audit.unavailable metric
 // of terraform/monitoring.tf counts, and a request that succeeds writes none.
 func TestAuditUnavailableAlert(t *testing.T) {
-	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(500 * time.Millisecond)}})
+	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 	var log bytes.Buffer
 	h.deps.Log = &log
 	h.grant(dev1, "write_accounts", time.Hour, true)

@@ -269,7 +269,7 @@ func TestWriteAlerts(t *testing.T) {
 
 // TestAlertsFailClosed: an alert the trail cannot take stops what it reports.
 func TestAlertsFailClosed(t *testing.T) {
-	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(time.Second)}})
+	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 	h.grant(dev1, "write_accounts", time.Hour, true)
 	failOn := func(event string) { h.fake.FailEventsWith(codes.Unavailable, event) }
 	defer h.fake.Recover()

@@ -71,13 +71,31 @@ func TestDatabaseAloneRefuses(t *testing.T) {
 		t.Fatalf("connecting as admin: %v", err)
 	}
 	defer admin.Close(ctx)
+	// The application's tables are read as their owner: no one here is a superuser.
+	owner, err := pgx.Connect(ctx, d.OwnerURL)
+	if err != nil {
+		t.Fatalf("connecting as the owner: %v", err)
+	}
+	defer owner.Close(ctx)
 	adminScalar := func(sql string, args ...any) string {
 		t.Helper()
+		q := admin
+		if strings.Contains(sql, "public.") {
+			q = owner
+		}
 		var s string
-		if err := admin.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
+		if err := q.QueryRow(ctx, sql, args...).Scan(&s); err != nil {
 			t.Fatalf("admin %q: %v", sql, err)
 		}
 		return s
+	}
+	sync := func(email string) string {
+		t.Helper()
+		role, err := d.SyncDeveloper(ctx, email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return role
 	}
 	checksum := func(tbl string) string {
 		return adminScalar(`SELECT md5(string_agg(t::text, '|' ORDER BY id)) FROM public.` + tbl + ` t`)
@@ -194,7 +212,7 @@ func TestDatabaseAloneRefuses(t *testing.T) {
 		if _, err := admin.Exec(ctx, `INSERT INTO airlock.grants (grantee, role, capabilities, starts_at, expires_at) VALUES ('dev2@example.com', 'unmasked_users', '{unmasked_users}', now(), now() + interval '1 hour')`); err != nil {
 			t.Fatal(err)
 		}
-		dev2Role := adminScalar(`SELECT airlock.sync_developer('dev2@example.com')`)
+		dev2Role := sync("dev2@example.com")
 		var email string
 		err := asDeveloper(t, conn, devRole, "db-alone", false, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{dev2Role}.Sanitize()); err != nil {
@@ -209,7 +227,7 @@ func TestDatabaseAloneRefuses(t *testing.T) {
 		if _, err := admin.Exec(ctx, `UPDATE airlock.grants SET status = 'revoked', ended_at = now() WHERE grantee = 'dev2@example.com'`); err != nil {
 			t.Fatal(err)
 		}
-		adminScalar(`SELECT airlock.sync_developer('dev2@example.com')`)
+		sync("dev2@example.com")
 	})
 
 	t.Run("masked view masks", func(t *testing.T) {
@@ -239,9 +257,7 @@ func TestDatabaseAloneRefuses(t *testing.T) {
 	if _, err := admin.Exec(ctx, `INSERT INTO airlock.grants (grantee, role, capabilities, starts_at, expires_at) VALUES ('dev1@example.com', 'write_accounts', '{write_accounts}', now(), now() + interval '1 hour')`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Exec(ctx, `SELECT airlock.sync_developer('dev1@example.com')`); err != nil {
-		t.Fatal(err)
-	}
+	sync("dev1@example.com")
 	t.Run("write grant: delete still refused", func(t *testing.T) {
 		err := asDeveloper(t, conn, devRole, "db-alone", false, exec(`DELETE FROM public.accounts WHERE id = 1`))
 		if got := sqlstate(err); got != "42501" {
@@ -279,9 +295,7 @@ func TestDatabaseAloneRefuses(t *testing.T) {
 	if _, err := admin.Exec(ctx, `UPDATE airlock.grants SET status = 'revoked', ended_at = now() WHERE grantee = 'dev1@example.com'`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.Exec(ctx, `SELECT airlock.sync_developer('dev1@example.com')`); err != nil {
-		t.Fatal(err)
-	}
+	sync("dev1@example.com")
 	err = asDeveloper(t, conn, devRole, "db-alone-after", false, exec(`UPDATE public.accounts SET updated_at = now() WHERE id = 1`))
 	if got := sqlstate(err); got != "42501" {
 		t.Errorf("when dev1's write grant was revoked and synced, want UPDATE SQLSTATE = 42501, got = %q", got)

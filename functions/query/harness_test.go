@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,9 @@ type harness struct {
 	deps      *app.Deps
 	srv       *httptest.Server
 	key       *ecdsa.PrivateKey
-	admin     *pgxpool.Pool
+	admin     *pgxpool.Pool     // the admin login: Airlock's schema and the catalogs
+	owner     *pgxpool.Pool     // the owner of the application's tables
+	login     *pgxpool.Pool     // the query function's own login, which sees its backends
 	auditFile string            // file sink
 	fake      *audittest.Server // cloudlogging sink
 }
@@ -60,6 +63,19 @@ type harnessOptions struct {
 	google *authntest.Google
 }
 
+// auditTimeout bounds each audit write in the tests with a Cloud Logging fake: long
+// enough that a working sink never reaches it on a loaded machine. A failing or hanging
+// sink is recognised by what it does, and maxAuditAttempts bounds how many writes a
+// refusal may cost, each bounded by auditTimeout.
+const (
+	auditTimeout     = 5 * time.Second
+	maxAuditAttempts = 6
+)
+
+// honestTimeout is the statement timeout of the tests' policies: far beyond what any
+// honest test statement needs on a loaded machine.
+const honestTimeout = "5m"
+
 // newHarness builds the function the way production does (app.Build + query.New) with
 // local token verification and a test audit sink. It sets process environment (the
 // audit sink is read from it), so tests using it must not run in parallel.
@@ -67,7 +83,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	doc := o.policy
 	if doc == nil {
-		doc = demo.Policy
+		doc = policyVariant(t)
 	}
 	d := dbtest.NewWithPolicy(t, doc)
 	h := &harness{t: t, d: d}
@@ -126,11 +142,23 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.srv = httptest.NewServer(query.New(h.deps))
 	t.Cleanup(h.srv.Close)
 
+	// No superuser: Airlock's schema is read as the admin, the application's tables as
+	// their owner, the function's backends as its own login.
 	h.admin, err = pgxpool.New(ctx, d.AdminURL)
 	if err != nil {
 		t.Fatalf("admin pool: %v", err)
 	}
 	t.Cleanup(h.admin.Close)
+	h.owner, err = pgxpool.New(ctx, d.OwnerURL)
+	if err != nil {
+		t.Fatalf("owner pool: %v", err)
+	}
+	t.Cleanup(h.owner.Close)
+	h.login, err = pgxpool.New(ctx, d.URL(migrate.GroupQuery))
+	if err != nil {
+		t.Fatalf("login pool: %v", err)
+	}
+	t.Cleanup(h.login.Close)
 	return h
 }
 
@@ -272,18 +300,31 @@ func (h *harness) grant(email, role string, ttl time.Duration, sync bool) int64 
 
 func (h *harness) sync(email string) string {
 	h.t.Helper()
-	var role string
-	if err := h.admin.QueryRow(context.Background(), `SELECT airlock.sync_developer($1)`, email).Scan(&role); err != nil {
-		h.t.Fatalf("syncing %s: %v", email, err)
+	role, err := h.d.SyncDeveloper(context.Background(), email)
+	if err != nil {
+		h.t.Fatal(err)
 	}
 	return role
 }
 
-// scalar runs sql as the database superuser and returns its single text value.
+// observer is the pool that may read what sql reads: the application's tables (public.)
+// as their owner, the function's own backends (pg_stat_activity) as its login, anything
+// else as the admin. None of them is a superuser.
+func (h *harness) observer(sql string) *pgxpool.Pool {
+	switch {
+	case strings.Contains(sql, "public."):
+		return h.owner
+	case strings.Contains(sql, "pg_stat_activity"):
+		return h.login
+	}
+	return h.admin
+}
+
+// scalar runs sql as its observer and returns its single text value.
 func (h *harness) scalar(sql string, args ...any) string {
 	h.t.Helper()
 	var s *string
-	if err := h.admin.QueryRow(context.Background(), sql, args...).Scan(&s); err != nil {
+	if err := h.observer(sql).QueryRow(context.Background(), sql, args...).Scan(&s); err != nil {
 		h.t.Fatalf("admin query %q: %v", sql, err)
 	}
 	if s == nil {
@@ -306,10 +347,10 @@ func (h *harness) checksum(table string) string {
 	return h.tableChecksums()[table]
 }
 
-// collectStrings returns the text results of sql run as the superuser.
+// collectStrings returns the text results of sql run as its observer.
 func (h *harness) collectStrings(sql string) []string {
 	h.t.Helper()
-	rows, err := h.admin.Query(context.Background(), sql)
+	rows, err := h.observer(sql).Query(context.Background(), sql)
 	if err != nil {
 		h.t.Fatalf("admin query %q: %v", sql, err)
 	}
@@ -356,8 +397,16 @@ func (h *harness) entriesFor(event string) []map[string]any {
 }
 
 // policyVariant edits the demo policy: each pair replaces old with new, and must match.
+//
+// Unless pairs replace it, the statement timeout becomes honestTimeout: no test may
+// depend on how fast the machine is, so honest statements get a timeout that no load can
+// reach, and a test about timeouts makes its statement wait on a lock the test holds.
 func policyVariant(t *testing.T, pairs ...string) []byte {
 	t.Helper()
+	const demoTimeout = "statement_timeout: 30s"
+	if !slices.Contains(pairs, demoTimeout) {
+		pairs = append(pairs, demoTimeout, "statement_timeout: "+honestTimeout)
+	}
 	doc := string(demo.Policy)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if !strings.Contains(doc, pairs[i]) {

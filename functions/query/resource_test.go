@@ -33,7 +33,8 @@ func (h *harness) waitForBackend(ctx context.Context, done chan response) uint32
 	deadline := time.Now().Add(2 * time.Minute) // an event; the deadline only stops a broken test
 	for {
 		var pid uint32
-		err := h.admin.QueryRow(ctx, `
+		// As the function's login: no one else may see its backends' wait events.
+		err := h.login.QueryRow(ctx, `
 			SELECT pid FROM pg_stat_activity
 			 WHERE application_name LIKE 'airlock r=%' AND wait_event_type = 'Lock'`).Scan(&pid)
 		if err == nil {
@@ -82,12 +83,12 @@ func TestHugeStoredValueIsNeverBuffered(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: policyVariant(t, "lock_timeout: 3s", "lock_timeout: 5m", "statement_timeout: 30s", "statement_timeout: 5m")})
 	ctx := context.Background()
 	const valueSize = 128 * mib
-	if _, err := h.admin.Exec(ctx, `UPDATE public.trades SET pair = repeat('x', $1) WHERE id = 1`, valueSize); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.trades SET pair = repeat('x', $1) WHERE id = 1`, valueSize); err != nil {
 		t.Fatal(err)
 	}
 
 	// The test holds a lock the read waits for, to learn its backend before the row comes.
-	tx, err := h.admin.Begin(ctx)
+	tx, err := h.owner.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +155,10 @@ func TestRowCapCountsWhatTheAnswerWouldHold(t *testing.T) {
 	ctx := context.Background()
 	// 600 KB of U+0001 in a column developers read unmasked: 1.8 MB for three copies
 	// as sent, 10.8 MB as JSON (3.6 MB for one).
-	if _, err := h.admin.Exec(ctx, `UPDATE public.users SET country = repeat(chr(1), 600000) WHERE id = 1`); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.users SET country = repeat(chr(1), 600000) WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.admin.Exec(ctx, `UPDATE public.trades SET pair = repeat('y', 200000) WHERE id = 2`); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.trades SET pair = repeat('y', 200000) WHERE id = 2`); err != nil {
 		t.Fatal(err)
 	}
 	wide := "SELECT " + strings.TrimSuffix(strings.Repeat("pair, ", 30), ", ") + " FROM trades WHERE id = 2" // 6 MB as sent
@@ -204,7 +205,7 @@ func TestWriteOfHugeRowIsRefusedUnread(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := context.Background()
 	h.grant(dev1, "write_withdrawals", time.Hour, true)
-	if _, err := h.admin.Exec(ctx, `UPDATE public.withdrawals SET status = repeat('s', 16 << 20) WHERE id = 1`); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.withdrawals SET status = repeat('s', 16 << 20) WHERE id = 1`); err != nil {
 		t.Fatal(err)
 	}
 	for _, dry := range []bool{true, false} {
@@ -231,10 +232,10 @@ func TestWriteOfHugeRowIsRefusedUnread(t *testing.T) {
 func TestTruncationDiscardsWithinABound(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: policyVariant(t, "lock_timeout: 3s", "lock_timeout: 5m", "statement_timeout: 30s", "statement_timeout: 5m")})
 	ctx := context.Background()
-	if _, err := h.admin.Exec(ctx, `UPDATE public.trades SET pair = repeat('y', 1000000) WHERE id <= 200`); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.trades SET pair = repeat('y', 1000000) WHERE id <= 200`); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := h.admin.Begin(ctx)
+	tx, err := h.owner.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestRevertRefusals(t *testing.T) {
 	t.Run("rows changed since the write", func(t *testing.T) {
 		rid := h.committedWrite(`UPDATE accounts SET currency = 'XAU' WHERE id IN (201, 202, 203)`)
 		// The application changes one of the rows afterwards.
-		if _, err := h.admin.Exec(context.Background(), `UPDATE public.accounts SET updated_at = now() WHERE id = 202`); err != nil {
+		if _, err := h.owner.Exec(context.Background(), `UPDATE public.accounts SET updated_at = now() WHERE id = 202`); err != nil {
 			t.Fatal(err)
 		}
 		before := h.checksum("accounts")
@@ -108,7 +108,7 @@ func TestRevertRefusals(t *testing.T) {
 
 // TestRevertFailsClosed: a revert whose outcome the trail cannot take is rolled back.
 func TestRevertFailsClosed(t *testing.T) {
-	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(time.Second)}})
+	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 	h.grant(dev1, "write_accounts", time.Hour, true)
 	rid := h.committedWrite(`UPDATE accounts SET currency = 'XAG' WHERE id IN (301, 302)`)
 	written := h.checksum("accounts")

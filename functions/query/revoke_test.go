@@ -38,7 +38,7 @@ func TestReadStoppedByRevocationSaysSo(t *testing.T) {
 				id = h.grant(dev1, "write_accounts", time.Hour, true)
 				req = query.Request{SQL: `UPDATE accounts SET updated_at = now() WHERE id = 1`, Mode: "write", DryRun: true, Reason: "ticket OPS-5: revocation test"}
 			}
-			tx, err := h.admin.Begin(ctx)
+			tx, err := h.owner.Begin(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -38,10 +38,10 @@ func TestNoValueDrivesTheTerminal(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := context.Background()
 	const multiline = "first line\nsecond\tline, \"quoted\""
-	if _, err := h.admin.Exec(ctx, `UPDATE public.users SET country = $1 WHERE id = 1`, hostile); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.users SET country = $1 WHERE id = 1`, hostile); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.admin.Exec(ctx, `UPDATE public.users SET country = $1 WHERE id = 2`, multiline); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.users SET country = $1 WHERE id = 2`, multiline); err != nil {
 		t.Fatal(err)
 	}
 	const sql = `SELECT country, id FROM users WHERE id IN (1, 2) ORDER BY id`
@@ -100,7 +100,7 @@ func TestWriteAnswersDriveNoTerminal(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	ctx := context.Background()
 	h.grant(dev1, "write_withdrawals", time.Hour, true)
-	if _, err := h.admin.Exec(ctx, `UPDATE public.withdrawals SET status = $1 WHERE id = 1`, hostile); err != nil {
+	if _, err := h.owner.Exec(ctx, `UPDATE public.withdrawals SET status = $1 WHERE id = 1`, hostile); err != nil {
 		t.Fatal(err)
 	}
 	const reason = "ticket OPS-9: terminal test"

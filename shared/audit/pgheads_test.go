@@ -85,7 +85,21 @@ func TestPGHeadStoreSetsRole(t *testing.T) {
 	conn := mustConnect(t)
 	ctx := t.Context()
 	role := "airlock_audit_test_nobody"
-	if _, err := conn.Exec(ctx, "DO $$ BEGIN CREATE ROLE "+role+" NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"); err != nil {
+	// On the Cloud SQL emulation (scripts/test.sh) DATABASE_URL is an admin whose own
+	// attributes are LOGIN only: it creates roles as cloudsqlsuperuser, keeping SET on them.
+	create := "DO $$ BEGIN CREATE ROLE " + role + " NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+	var canCreate bool
+	if err := conn.QueryRow(ctx, "SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&canCreate); err != nil {
+		t.Fatal(err)
+	}
+	if !canCreate {
+		// Keep SET on the new role (PostgreSQL 16; before it, membership is granted).
+		create = "BEGIN; SET LOCAL ROLE cloudsqlsuperuser; " +
+			"SELECT set_config('createrole_self_grant', 'set', true) WHERE current_setting('server_version_num')::int >= 160000; " +
+			create + "; " +
+			"DO $$ BEGIN IF current_setting('server_version_num')::int < 160000 THEN EXECUTE 'GRANT " + role + " TO ' || quote_ident(session_user); END IF; END $$; COMMIT"
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		t.Fatal(err)
 	}
 	// The role has no privilege on the table, so the save must fail: proof it ran as role.

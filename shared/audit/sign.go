@@ -161,7 +161,7 @@ func NewLocalSigner(k *ecdsa.PrivateKey) (*LocalSigner, error) {
 }
 
 // ReadLocalSigner reads a PEM "PRIVATE KEY" (PKCS #8, ECDSA P-256) file, such as the one
-// airlock-admin dev-setup writes to .dev/audit-key.pem.
+// airlock-admin keygen (run by scripts/dev.sh) writes to .dev/audit-key.pem.
 func ReadLocalSigner(path string) (*LocalSigner, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
+	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 
@@ -25,6 +25,12 @@ import (
 
 //go:embed schema.sql
 var schemaSQL string
+
+//go:embed admin.sql
+var adminSQL string
+
+//go:embed reaper.sql
+var reaperSQL string
 
 // DefaultPrefix is the role-name prefix of a production database.
 const DefaultPrefix = "airlock_"
@@ -45,9 +51,15 @@ type Options struct {
 	// Prefix starts the name of every role Apply creates. Defaults to DefaultPrefix.
 	Prefix string
 	// Logins maps a function group (GroupQuery, …) to the login roles that act for it.
-	// Each login is made NOINHERIT and granted the group, so it can SET ROLE to the
+	// Each login is granted the group without inheritance, so it can SET ROLE to the
 	// group (and, for the query function, to developers' roles) but holds nothing itself.
+	// The logins of GroupQuery are also granted, inherited but never SET, to the reaper
+	// role, which ends their sessions when grants end.
 	Logins map[string][]string
+	// Role, when set, is the role the migrations run as (SET ROLE), so that what they
+	// create belongs to it: on Cloud SQL, cloudsqlsuperuser. Role attributes such as
+	// CREATEROLE are never inherited, and an IAM user has none of its own.
+	Role string
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,19}_$`)
@@ -71,7 +83,14 @@ func (r Roles) admin() string  { return r.Prefix + "admin" }
 func (r Roles) reaper() string { return r.Prefix + "reaper" }
 func (r Roles) masker() string { return r.Prefix + "masker" }
 
-// Apply brings the database behind conn in line with pol, in one transaction.
+// ErrSuperuser is returned when the migrations are asked to run as a superuser: Cloud SQL
+// has none, so a migration that works only as one would not work where it matters.
+var ErrSuperuser = errors.New("migrate: connected as a superuser; run the migrations as an admin without superuser powers (on Cloud SQL: a member of cloudsqlsuperuser, with --role cloudsqlsuperuser)")
+
+// Apply brings the database behind conn in line with pol, in one transaction. It needs
+// the application's tables to exist, not any privilege on them: what Airlock needs from
+// their owner is OwnerStatements, which the owner runs after Apply (Pending says what is
+// missing).
 func Apply(ctx context.Context, conn *pgx.Conn, pol *policy.Policy, opts Options) error {
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
@@ -84,7 +103,22 @@ func Apply(ctx context.Context, conn *pgx.Conn, pol *policy.Policy, opts Options
 		return fmt.Errorf("migrate: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	super, err := isSuperuser(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if super {
+		return ErrSuperuser
+	}
+	if opts.Role != "" {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+ident(opts.Role)); err != nil {
+			return fmt.Errorf("migrate: acting as %s: %w", opts.Role, err)
+		}
+	}
 	m := &migration{ctx: ctx, tx: tx, roles: Roles{Prefix: opts.Prefix}, pol: pol}
+	if err := tx.QueryRow(ctx, `SELECT current_user::text, current_setting('server_version_num')::int`).Scan(&m.migrator, &m.version); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if err := m.run(opts); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -95,10 +129,34 @@ func Apply(ctx context.Context, conn *pgx.Conn, pol *policy.Policy, opts Options
 }
 
 type migration struct {
-	ctx   context.Context
-	tx    pgx.Tx
-	roles Roles
-	pol   *policy.Policy
+	ctx      context.Context
+	tx       pgx.Tx
+	roles    Roles
+	pol      *policy.Policy
+	migrator string // the role the migrations run as
+	version  int    // server_version_num
+}
+
+// isSuperuser reports whether the session's login is a superuser.
+func isSuperuser(ctx context.Context, q querier) (bool, error) {
+	var super bool
+	err := q.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = session_user`).Scan(&super)
+	if err != nil {
+		return false, fmt.Errorf("reading the session's attributes: %w", err)
+	}
+	return super, nil
+}
+
+// as runs fn acting as role (SET LOCAL ROLE), then acts as the migrator again. Objects
+// fn creates belong to role.
+func (m *migration) as(role string, fn func() error) error {
+	if err := m.exec(`SET LOCAL ROLE ` + ident(role)); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	return m.exec(`SET LOCAL ROLE ` + ident(m.migrator))
 }
 
 func (m *migration) exec(sql string, args ...any) error {
@@ -129,14 +187,12 @@ func (m *migration) run(opts Options) error {
 	if err := m.exec(`SELECT pg_advisory_xact_lock(hashtext('airlock.migrate'))`); err != nil {
 		return err
 	}
-	var version int
-	if err := m.tx.QueryRow(m.ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
-		return fmt.Errorf("reading server version: %w", err)
-	}
-	if version >= 160000 {
-		// On PostgreSQL 16 a non-superuser creator gets only ADMIN on the roles it makes;
-		// it also needs SET to hand objects over to them (Cloud SQL's IAM admins).
-		if err := m.exec(`SET LOCAL createrole_self_grant = 'set, inherit'`); err != nil {
+	if m.version >= 160000 {
+		// On PostgreSQL 16 a role's creator gets only ADMIN OPTION on it. It also needs
+		// SET, to create objects as the roles that own them (functions, views), but not
+		// INHERIT: whoever administers Airlock's roles does not thereby hold their
+		// privileges (reading the tables, the masking key, the before-images).
+		if err := m.exec(`SET LOCAL createrole_self_grant = 'set'`); err != nil {
 			return err
 		}
 	}
@@ -178,6 +234,12 @@ func (m *migration) run(opts Options) error {
 	if err := m.functionOwners(); err != nil {
 		return err
 	}
+	if err := m.ownedFunctions(); err != nil {
+		return err
+	}
+	if err := m.exec(fmt.Sprintf(`GRANT CREATE ON SCHEMA masked TO %s`, ident(r.masker()))); err != nil {
+		return err
+	}
 	for _, name := range m.pol.TableNames() {
 		if err := m.table(m.pol.Tables[name]); err != nil {
 			return fmt.Errorf("table %s: %w", name, err)
@@ -186,15 +248,49 @@ func (m *migration) run(opts Options) error {
 	if err := m.dropStaleViews(); err != nil {
 		return err
 	}
+	// The masker needed CREATE only to create its views, in this transaction.
+	if err := m.exec(fmt.Sprintf(`REVOKE CREATE ON SCHEMA masked FROM %s`, ident(r.masker()))); err != nil {
+		return err
+	}
 	if err := m.groupPrivileges(); err != nil {
 		return err
 	}
+	if err := m.logins(opts.Logins); err != nil {
+		return err
+	}
+	if err := m.tableOwners(); err != nil {
+		return err
+	}
+	if m.version < 160000 {
+		// Before PostgreSQL 16 a membership always carries inheritance: the migrator was
+		// a member of the owning roles for this transaction only.
+		return m.exec(fmt.Sprintf(`REVOKE %s, %s, %s FROM %s`, ident(r.admin()), ident(r.reaper()), ident(r.masker()), ident(m.migrator)))
+	}
+	return nil
+}
+
+// grantOption is the WITH clause of a role grant: PostgreSQL 16 sets inheritance (and
+// SET) per grant; before it, inheritance was the member's attribute.
+func (m *migration) grantOptions(opts string) string {
+	if m.version >= 160000 {
+		return " WITH " + opts
+	}
+	return ""
+}
+
+// logins grants each function's login its group, and the query function's logins to
+// the reaper.
+func (m *migration) logins(logins map[string][]string) error {
+	r := m.roles
 	for _, g := range Groups {
-		for _, login := range opts.Logins[g] {
-			if err := m.exec(fmt.Sprintf(`ALTER ROLE %s NOINHERIT`, ident(login))); err != nil {
-				return err
+		for _, login := range logins[g] {
+			if m.version < 160000 {
+				if err := m.exec(fmt.Sprintf(`ALTER ROLE %s NOINHERIT`, ident(login))); err != nil {
+					return err
+				}
 			}
-			if err := m.exec(fmt.Sprintf(`GRANT %s TO %s`, ident(r.Group(g)), ident(login))); err != nil {
+			// Not inherited: the login holds nothing until it sets its role to the group.
+			if err := m.exec(fmt.Sprintf(`GRANT %s TO %s%s`, ident(r.Group(g)), ident(login), m.grantOptions("INHERIT FALSE, SET TRUE"))); err != nil {
 				return err
 			}
 			if g != GroupQuery {
@@ -205,6 +301,101 @@ func (m *migration) run(opts Options) error {
 					return err
 				}
 			}
+		}
+	}
+	for _, login := range logins[GroupQuery] {
+		// The reaper holds the query login's privileges (none: its group is not
+		// inherited), which is what lets it end the login's backends. It may not SET ROLE
+		// to it.
+		if err := m.exec(fmt.Sprintf(`GRANT %s TO %s%s`, ident(login), ident(r.reaper()), m.grantOptions("INHERIT TRUE, SET FALSE"))); err != nil {
+			return fmt.Errorf("%w (the reaper ends the query function's sessions through this membership; the admin needs ADMIN OPTION on the login, which Cloud SQL gives cloudsqlsuperuser on the IAM users it creates)", err)
+		}
+	}
+	return nil
+}
+
+// ownedFunctions creates the SECURITY DEFINER functions as the roles they run as, which
+// may create in schema airlock only for the length of this transaction.
+func (m *migration) ownedFunctions() error {
+	r := m.roles
+	owners := ident(r.admin()) + ", " + ident(r.reaper())
+	if m.version < 160000 {
+		// Before PostgreSQL 16, creating a role made its creator no member of it.
+		if err := m.exec(fmt.Sprintf(`GRANT %s, %s, %s TO %s`, ident(r.admin()), ident(r.reaper()), ident(r.masker()), ident(m.migrator))); err != nil {
+			return err
+		}
+	}
+	if err := m.exec(`GRANT CREATE ON SCHEMA airlock TO ` + owners); err != nil {
+		return err
+	}
+	err := m.as(r.admin(), func() error {
+		stmts := []string{
+			strings.ReplaceAll(adminSQL, "{{p}}", r.Prefix),
+			`REVOKE ALL ON FUNCTION airlock.sync_developer(text), airlock.capture_write() FROM PUBLIC`,
+			fmt.Sprintf(`GRANT EXECUTE ON FUNCTION airlock.sync_developer(text) TO %s, %s, %s`,
+				ident(r.Group(GroupQuery)), ident(r.Group(GroupApprovals)), ident(r.Group(GroupSweeper))),
+		}
+		for _, s := range stmts {
+			if err := m.exec(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = m.as(r.reaper(), func() error {
+		stmts := []string{
+			strings.ReplaceAll(reaperSQL, "{{p}}", r.Prefix),
+			`REVOKE ALL ON FUNCTION airlock.terminate_grant_sessions(bigint[]) FROM PUBLIC`,
+			fmt.Sprintf(`GRANT EXECUTE ON FUNCTION airlock.terminate_grant_sessions(bigint[]) TO %s, %s`,
+				ident(r.Group(GroupApprovals)), ident(r.Group(GroupSweeper))),
+		}
+		for _, s := range stmts {
+			if err := m.exec(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return m.exec(`REVOKE CREATE ON SCHEMA airlock FROM ` + owners)
+}
+
+// tableOwners lets the owners of the policy's tables attach Airlock's triggers to them
+// (see OwnerStatements): USAGE on schema airlock and EXECUTE on the trigger functions,
+// nothing else.
+func (m *migration) tableOwners() error {
+	r := m.roles
+	rows, err := m.tx.Query(m.ctx, `
+		SELECT DISTINCT pg_get_userbyid(c.relowner)::text
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = 'public' AND c.relname = ANY ($1)`, m.pol.TableNames())
+	if err != nil {
+		return fmt.Errorf("finding the tables' owners: %w", err)
+	}
+	owners, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("finding the tables' owners: %w", err)
+	}
+	for _, o := range owners {
+		if o == m.migrator {
+			continue
+		}
+		if err := m.exec(fmt.Sprintf(`GRANT USAGE ON SCHEMA airlock TO %s`, ident(o))); err != nil {
+			return err
+		}
+		if err := m.exec(fmt.Sprintf(`GRANT EXECUTE ON FUNCTION airlock.enforce_write_limit() TO %s`, ident(o))); err != nil {
+			return err
+		}
+		err := m.as(r.admin(), func() error {
+			return m.exec(fmt.Sprintf(`GRANT EXECUTE ON FUNCTION airlock.capture_write() TO %s`, ident(o)))
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -269,15 +460,10 @@ func (m *migration) functionOwners() error {
 		fmt.Sprintf(`GRANT SELECT ON airlock.settings, airlock.grants TO %s`, ident(r.admin())),
 		fmt.Sprintf(`GRANT SELECT, INSERT ON airlock.developers, airlock.write_images TO %s`, ident(r.admin())),
 		fmt.Sprintf(`GRANT USAGE ON SEQUENCE airlock.write_images_id_seq TO %s`, ident(r.admin())),
-		fmt.Sprintf(`GRANT pg_signal_backend, pg_read_all_stats TO %s`, ident(r.reaper())),
-		fmt.Sprintf(`ALTER FUNCTION airlock.sync_developer(text) OWNER TO %s`, ident(r.admin())),
-		fmt.Sprintf(`ALTER FUNCTION airlock.capture_write() OWNER TO %s`, ident(r.admin())),
-		fmt.Sprintf(`ALTER FUNCTION airlock.terminate_grant_sessions(bigint[]) OWNER TO %s`, ident(r.reaper())),
-		`REVOKE ALL ON FUNCTION airlock.sync_developer(text), airlock.capture_write(),
-		        airlock.terminate_grant_sessions(bigint[]), airlock.enforce_write_limit() FROM PUBLIC`,
+		`REVOKE ALL ON FUNCTION airlock.enforce_write_limit() FROM PUBLIC`,
 		fmt.Sprintf(`GRANT USAGE ON SCHEMA masked TO %s`, ident(r.Developer())),
 		fmt.Sprintf(`GRANT SELECT ON airlock.masking_key TO %s`, ident(r.masker())),
-		fmt.Sprintf(`GRANT USAGE ON SCHEMA airlock TO %s`, ident(r.masker())),
+		fmt.Sprintf(`GRANT USAGE ON SCHEMA airlock, masked TO %s`, ident(r.masker())),
 	}
 	for _, s := range stmts {
 		if err := m.exec(s); err != nil {
@@ -292,8 +478,16 @@ type column struct {
 	text      bool
 }
 
-func (m *migration) columns(table string) ([]column, error) {
-	rows, err := m.tx.Query(m.ctx, `
+func (m *migration) columns(table string) ([]column, error) { return readColumns(m.ctx, m.tx, table) }
+
+// A querier runs queries: a *pgx.Conn, a pgx.Tx or a pool.
+type querier interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}
+
+func readColumns(ctx context.Context, q querier, table string) ([]column, error) {
+	rows, err := q.Query(ctx, `
 		SELECT a.attname, format_type(a.atttypid, a.atttypmod),
 		       a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype)
 		  FROM pg_attribute a
@@ -315,12 +509,71 @@ func (m *migration) columns(table string) ([]column, error) {
 	return cols, nil
 }
 
+// table checks t against the table's columns, makes its capability roles, and (re)creates
+// its masked view. Privileges on the table itself and its triggers are its owner's to
+// give: OwnerStatements.
 func (m *migration) table(t *policy.Table) error {
 	r := m.roles
 	cols, err := m.columns(t.Name)
 	if err != nil {
 		return err
 	}
+	if err := checkColumns(t, cols); err != nil {
+		return err
+	}
+	// Reverts find rows by the primary key, and the SQL guard's memory rules count a join
+	// on it as matching at most one row: a unique index on some of its columns must say so.
+	var unique bool
+	if err := m.tx.QueryRow(m.ctx, `
+		SELECT EXISTS (
+		  SELECT 1 FROM pg_index i
+		   WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+		     AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+		                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+		                        AND a.attname <> ALL ($2::text[])))`, ident("public", t.Name), t.PrimaryKey).Scan(&unique); err != nil {
+		return fmt.Errorf("checking the primary key: %w", err)
+	}
+	if !unique {
+		return fmt.Errorf("primary_key %v is not unique: no unique index or constraint of public.%s uses only these columns", t.PrimaryKey, t.Name)
+	}
+	for _, role := range capabilityRoles(r, t) {
+		if err := m.ensureRole(role, "NOLOGIN INHERIT"); err != nil {
+			return err
+		}
+		if err := m.exec(fmt.Sprintf(`GRANT %s TO %s WITH ADMIN OPTION`, ident(role), ident(r.admin()))); err != nil {
+			return err
+		}
+		if t.Write != nil && role == r.Write(t.Name) {
+			// PUBLIC has USAGE on schema public by default; a database that revoked it
+			// must give it back to the roles that write there.
+			var usage bool
+			if err := m.tx.QueryRow(m.ctx, `SELECT has_schema_privilege($1, 'public', 'USAGE')`, role).Scan(&usage); err != nil {
+				return fmt.Errorf("checking USAGE on schema public: %w", err)
+			}
+			if !usage {
+				if err := m.exec(fmt.Sprintf(`GRANT USAGE ON SCHEMA public TO %s`, ident(role))); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return m.as(r.masker(), func() error { return m.view(t, cols) })
+}
+
+// capabilityRoles are the roles a grant on t can give: unmasked and write.
+func capabilityRoles(r Roles, t *policy.Table) []string {
+	var roles []string
+	if len(t.Masked) > 0 {
+		roles = append(roles, r.Unmasked(t.Name))
+	}
+	if t.Write != nil {
+		roles = append(roles, r.Write(t.Name))
+	}
+	return roles
+}
+
+// checkColumns checks that every column the policy names exists and suits its mask.
+func checkColumns(t *policy.Table, cols []column) error {
 	byName := map[string]column{}
 	for _, c := range cols {
 		byName[c.name] = c
@@ -339,67 +592,19 @@ func (m *migration) table(t *policy.Table) error {
 			return fmt.Errorf("primary key column %s does not exist", c)
 		}
 	}
-	qt := ident("public", t.Name)
-	// Reverts find rows by the primary key, and the SQL guard's memory rules count a join
-	// on it as matching at most one row: a unique index on some of its columns must say so.
-	var unique bool
-	if err := m.tx.QueryRow(m.ctx, `
-		SELECT EXISTS (
-		  SELECT 1 FROM pg_index i
-		   WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
-		     AND NOT EXISTS (SELECT 1 FROM pg_attribute a
-		                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-		                        AND a.attname <> ALL ($2::text[])))`, qt, t.PrimaryKey).Scan(&unique); err != nil {
-		return fmt.Errorf("checking the primary key: %w", err)
-	}
-	if !unique {
-		return fmt.Errorf("primary_key %v is not unique: no unique index or constraint of public.%s uses only these columns", t.PrimaryKey, t.Name)
-	}
-
-	capRoles := []string{}
-	if len(t.Masked) > 0 {
-		capRoles = append(capRoles, r.Unmasked(t.Name))
-	}
 	if t.Write != nil {
-		capRoles = append(capRoles, r.Write(t.Name))
-	}
-	for _, role := range capRoles {
-		if err := m.ensureRole(role, "NOLOGIN INHERIT"); err != nil {
-			return err
-		}
-		if err := m.exec(fmt.Sprintf(`GRANT %s TO %s WITH ADMIN OPTION`, ident(role), ident(r.admin()))); err != nil {
-			return err
+		for _, c := range t.Write.Columns {
+			if _, ok := byName[c]; !ok {
+				return fmt.Errorf("writable column %s does not exist", c)
+			}
 		}
 	}
-	// Start from nothing, so that a column dropped from the policy loses its privileges.
-	revokeFrom := append([]string{r.Developer(), r.masker()}, capRoles...)
-	for _, role := range revokeFrom {
-		if err := m.exec(fmt.Sprintf(`REVOKE ALL ON %s FROM %s`, qt, ident(role))); err != nil {
-			return err
-		}
-	}
-	if err := m.exec(fmt.Sprintf(`GRANT SELECT ON %s TO %s`, qt, ident(r.masker()))); err != nil {
-		return err
-	}
-	if len(t.Masked) > 0 {
-		if err := m.exec(fmt.Sprintf(`GRANT SELECT ON %s TO %s`, qt, ident(r.Unmasked(t.Name)))); err != nil {
-			return err
-		}
-	}
-	if err := m.view(t, cols); err != nil {
-		return err
-	}
-	if t.Write != nil {
-		if err := m.writePrivileges(t, cols); err != nil {
-			return err
-		}
-	}
-	return m.triggers(t)
+	return nil
 }
 
 // view (re)creates masked.<table>: every column, sensitive ones masked unless the
-// current role holds the table's unmasked capability. It is owned by the masker role,
-// so developers read the base table only through it.
+// current role holds the table's unmasked capability. It runs as the masker role, which
+// owns the view, so developers read the base table only through it.
 func (m *migration) view(t *policy.Table, cols []column) error {
 	r := m.roles
 	var sel []string
@@ -424,7 +629,6 @@ func (m *migration) view(t *policy.Table, cols []column) error {
 	stmts := []string{
 		fmt.Sprintf(`DROP VIEW IF EXISTS %s`, qv),
 		fmt.Sprintf("CREATE VIEW %s%s AS\nSELECT %s\n  FROM %s", qv, with, strings.Join(sel, ",\n       "), ident("public", t.Name)),
-		fmt.Sprintf(`ALTER VIEW %s OWNER TO %s`, qv, ident(r.masker())),
 		fmt.Sprintf(`GRANT SELECT ON %s TO %s`, qv, ident(r.Developer())),
 	}
 	for _, s := range stmts {
@@ -452,91 +656,6 @@ func maskExpr(col, typ string, mask policy.Mask) string {
 	}
 }
 
-func (m *migration) writePrivileges(t *policy.Table, cols []column) error {
-	r := m.roles
-	role := ident(r.Write(t.Name))
-	qt := ident("public", t.Name)
-	var readable, writable []string
-	for _, c := range cols {
-		if _, sensitive := t.Masked[c.name]; !sensitive {
-			readable = append(readable, ident(c.name))
-		}
-	}
-	for _, c := range t.Write.Columns {
-		found := slices.ContainsFunc(cols, func(col column) bool { return col.name == c })
-		if !found {
-			return fmt.Errorf("writable column %s does not exist", c)
-		}
-		writable = append(writable, ident(c))
-	}
-	list := strings.Join(writable, ", ")
-	stmts := []string{
-		fmt.Sprintf(`GRANT USAGE ON SCHEMA public TO %s`, role),
-		// Reading the non-sensitive columns lets a WHERE clause find rows; reading
-		// sensitive ones needs the unmasked capability as well.
-		fmt.Sprintf(`GRANT SELECT (%s) ON %s TO %s`, strings.Join(readable, ", "), qt, role),
-	}
-	if t.Write.Insert {
-		stmts = append(stmts, fmt.Sprintf(`GRANT INSERT (%s) ON %s TO %s`, list, qt, role))
-	}
-	if t.Write.Update {
-		stmts = append(stmts, fmt.Sprintf(`GRANT UPDATE (%s) ON %s TO %s`, list, qt, role))
-	}
-	for _, s := range stmts {
-		if err := m.exec(s); err != nil {
-			return err
-		}
-	}
-	if t.Write.Insert {
-		// Defaults such as a serial id call nextval on the table's own sequences.
-		rows, err := m.tx.Query(m.ctx, `
-			SELECT pg_get_serial_sequence($1, a.attname)
-			  FROM pg_attribute a
-			 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-			   AND pg_get_serial_sequence($1, a.attname) IS NOT NULL`, "public."+t.Name)
-		if err != nil {
-			return fmt.Errorf("finding sequences: %w", err)
-		}
-		seqs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("finding sequences: %w", err)
-		}
-		for _, s := range seqs {
-			if err := m.exec(fmt.Sprintf(`GRANT USAGE ON SEQUENCE %s TO %s`, s, role)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// triggers installs the before-image and row-limit triggers on a writable table, and
-// removes them from a table that is no longer writable. They fire only for developers'
-// roles, whose names start with the prefix and "u_", so the application's own writes
-// pay nothing.
-func (m *migration) triggers(t *policy.Table) error {
-	qt := ident("public", t.Name)
-	stmts := []string{
-		fmt.Sprintf(`DROP TRIGGER IF EXISTS airlock_capture ON %s`, qt),
-		fmt.Sprintf(`DROP TRIGGER IF EXISTS airlock_limit_update ON %s`, qt),
-		fmt.Sprintf(`DROP TRIGGER IF EXISTS airlock_limit_insert ON %s`, qt),
-	}
-	if t.Write != nil {
-		when := fmt.Sprintf("WHEN (starts_with(current_user::text, %s))", literal(m.roles.Prefix+"u_"))
-		stmts = append(stmts,
-			fmt.Sprintf(`CREATE TRIGGER airlock_capture AFTER INSERT OR UPDATE ON %s FOR EACH ROW %s EXECUTE FUNCTION airlock.capture_write()`, qt, when),
-			fmt.Sprintf(`CREATE TRIGGER airlock_limit_update AFTER UPDATE ON %s REFERENCING NEW TABLE AS changed FOR EACH STATEMENT %s EXECUTE FUNCTION airlock.enforce_write_limit(%s)`, qt, when, literal(fmt.Sprint(t.Write.MaxRows))),
-			fmt.Sprintf(`CREATE TRIGGER airlock_limit_insert AFTER INSERT ON %s REFERENCING NEW TABLE AS changed FOR EACH STATEMENT %s EXECUTE FUNCTION airlock.enforce_write_limit(%s)`, qt, when, literal(fmt.Sprint(t.Write.MaxRows))),
-		)
-	}
-	for _, s := range stmts {
-		if err := m.exec(s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // dropStaleViews removes masked views of tables the policy no longer lists.
 func (m *migration) dropStaleViews() error {
 	rows, err := m.tx.Query(m.ctx, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'masked' AND c.relkind = 'v'`)
@@ -547,17 +666,20 @@ func (m *migration) dropStaleViews() error {
 	if err != nil {
 		return fmt.Errorf("listing masked views: %w", err)
 	}
-	for _, v := range views {
-		if _, ok := m.pol.Tables[v]; !ok {
-			if err := m.exec(fmt.Sprintf(`DROP VIEW %s`, ident("masked", v))); err != nil {
-				return err
+	return m.as(m.roles.masker(), func() error {
+		for _, v := range views {
+			if _, ok := m.pol.Tables[v]; !ok {
+				if err := m.exec(fmt.Sprintf(`DROP VIEW %s`, ident("masked", v))); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-// groupPrivileges gives each function's group exactly what that function does.
+// groupPrivileges gives each function's group exactly what that function does (and
+// ownedFunctions the functions it may call).
 func (m *migration) groupPrivileges() error {
 	r := m.roles
 	grants := map[string][]string{
@@ -565,7 +687,6 @@ func (m *migration) groupPrivileges() error {
 			`SELECT ON airlock.grants, airlock.developers, airlock.write_images, airlock.access_requests`,
 			`SELECT, INSERT, DELETE ON airlock.denials`,
 			`SELECT, INSERT ON airlock.reverts`,
-			`EXECUTE ON FUNCTION airlock.sync_developer(text)`,
 		},
 		GroupRequests: {
 			`SELECT, INSERT ON airlock.access_requests`,
@@ -578,12 +699,10 @@ func (m *migration) groupPrivileges() error {
 			`USAGE ON SEQUENCE airlock.grants_id_seq`,
 			`SELECT, INSERT, DELETE ON airlock.slack_replays`,
 			`SELECT ON airlock.write_images`,
-			`EXECUTE ON FUNCTION airlock.sync_developer(text), airlock.terminate_grant_sessions(bigint[])`,
 		},
 		GroupSweeper: {
 			`SELECT, UPDATE ON airlock.access_requests, airlock.grants`,
 			`SELECT ON airlock.approvals`,
-			`EXECUTE ON FUNCTION airlock.sync_developer(text), airlock.terminate_grant_sessions(bigint[])`,
 		},
 	}
 	groups := make([]string, 0, len(grants))

@@ -1,11 +1,20 @@
-// Command airlock-admin does Airlock's administrator steps: applying the migrations that
-// make the database enforce the policy (the one-time bootstrap in production, run as a
-// Cloud SQL IAM admin), and, for local runs, setting up the demo and minting tokens.
+// Command airlock-admin does Airlock's administrator steps, in the order of step 8 of
+// terraform/README.md: applying the migrations that make the database enforce the policy
+// (run as a Cloud SQL IAM admin, a member of cloudsqlsuperuser, never a superuser), then
+// the statements the owner of the application's tables runs for Airlock (owner-grants);
+// and, for local runs, loading the demo tables and minting tokens.
 //
 //	airlock-admin migrate --policy FILE (--database-url URL | --instance P:R:I --iam-user EMAIL --database DB)
-//	                      [--grant-logins query=LOGIN,requests=LOGIN,approvals=LOGIN,sweeper=LOGIN] [--prefix airlock_]
-//	airlock-admin dev-setup --database-url SUPERUSER_URL --database airlock --state .dev --policy FILE
+//	                      [--role cloudsqlsuperuser] [--grant-logins query=LOGIN,requests=LOGIN,approvals=LOGIN,sweeper=LOGIN]
+//	                      [--prefix airlock_]
+//	airlock-admin owner-grants --policy FILE --owner-url OWNER_URL [--prefix airlock_]
+//	airlock-admin owner-grants --policy FILE (--database-url URL | --instance … --iam-user … --database …) [--prefix airlock_]
+//	airlock-admin demo --database-url OWNER_URL
+//	airlock-admin keygen --dir .dev
 //	airlock-admin token --key .dev/auth-key.pem EMAIL
+//
+// owner-grants with --owner-url runs the statements as the owner and checks the result;
+// otherwise it prints them (as one transaction, for psql) for the owner to run.
 package main
 
 import (
@@ -14,8 +23,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -32,7 +39,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"airlock.dev/airlock/shared/authn"
-	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
@@ -44,15 +50,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: airlock-admin migrate|dev-setup|token|keygen [flags]")
+		fmt.Fprintln(stderr, "usage: airlock-admin migrate|owner-grants|demo|token|keygen [flags]")
 		return 2
 	}
 	var err error
 	switch args[0] {
 	case "migrate":
 		err = cmdMigrate(ctx, args[1:], stdout)
-	case "dev-setup":
-		err = cmdDevSetup(ctx, args[1:], stdout)
+	case "owner-grants":
+		err = cmdOwnerGrants(ctx, args[1:], stdout)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout)
 	case "token":
 		err = cmdToken(args[1:], stdout)
 	case "keygen":
@@ -88,6 +96,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	polPath := fs.String("policy", "", "policy file")
 	logins := fs.String("grant-logins", "", "function logins, e.g. query=airlock-query@p.iam,requests=…")
 	prefix := fs.String("prefix", migrate.DefaultPrefix, "role name prefix")
+	role := fs.String("role", "", "run the migrations as this role (SET ROLE); on Cloud SQL: cloudsqlsuperuser")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,7 +104,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := migrate.Options{Prefix: *prefix, Logins: map[string][]string{}}
+	opts := migrate.Options{Prefix: *prefix, Logins: map[string][]string{}, Role: *role}
 	for _, kv := range strings.Split(*logins, ",") {
 		if kv == "" {
 			continue
@@ -115,6 +124,81 @@ func cmdMigrate(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "migrations applied; masked views and roles follow", *polPath)
+	missing, err := migrate.Pending(ctx, conn, pol, *prefix)
+	if err != nil {
+		return err
+	}
+	if len(missing) == 0 {
+		fmt.Fprintln(stdout, "the owner of the application's tables has granted everything Airlock needs")
+		return nil
+	}
+	fmt.Fprintf(stdout, "next, the owner of the application's tables must run airlock-admin owner-grants --policy %s (%d missing, first: %s)\n",
+		*polPath, len(missing), missing[0])
+	return nil
+}
+
+// cmdOwnerGrants prints, or with --owner-url runs, what Airlock needs from the owner of
+// the application's tables (migrate.OwnerStatements).
+func cmdOwnerGrants(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("owner-grants", flag.ContinueOnError)
+	ownerURL := fs.String("owner-url", "", "URL of the database as the owner of the application's tables: run the statements")
+	dsn := fs.String("database-url", "", "URL of the database as anyone: print the statements")
+	instance := fs.String("instance", "", "Cloud SQL instance connection name, to print the statements")
+	iamUser := fs.String("iam-user", "", "your IAM database user (e-mail) when using --instance")
+	database := fs.String("database", "airlock", "database name when using --instance")
+	privateIP := fs.Bool("private-ip", true, "dial the instance's private IP (run from inside the VPC)")
+	polPath := fs.String("policy", "", "policy file")
+	prefix := fs.String("prefix", migrate.DefaultPrefix, "role name prefix")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	pol, err := loadPolicy(*polPath)
+	if err != nil {
+		return err
+	}
+	if *ownerURL != "" {
+		conn, err := pgx.Connect(ctx, *ownerURL)
+		if err != nil {
+			return fmt.Errorf("connecting as the owner: %w", err)
+		}
+		defer conn.Close(ctx)
+		if err := migrate.ApplyOwnerStatements(ctx, conn, pol, *prefix); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "the owner's statements ran: Airlock's roles have what the policy needs on the application's tables")
+		return nil
+	}
+	conn, err := connect(ctx, *dsn, *instance, *iamUser, *database, *privateIP)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	stmts, err := migrate.OwnerStatements(ctx, conn, pol, *prefix)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "-- What Airlock needs from the owner of the application's tables, for %s.\n-- Run it as that owner, after airlock-admin migrate, e.g. psql \"$OWNER_URL\" -v ON_ERROR_STOP=1 -f FILE\n", *polPath)
+	fmt.Fprint(stdout, migrate.OwnerScript(stmts))
+	return nil
+}
+
+// cmdDemo creates and fills the demo tables, as the application's own migrations would:
+// run it as the application's owner.
+func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dsn := fs.String("database-url", "", "URL of the database as the owner of the application's tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, *dsn)
+	if err != nil {
+		return fmt.Errorf("connecting to %s: %w", redact(*dsn), err)
+	}
+	defer conn.Close(ctx)
+	if err := demo.Load(ctx, conn); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "demo tables ready (users, accounts, deposits, withdrawals, trades)")
 	return nil
 }
 
@@ -141,96 +225,28 @@ func connect(ctx context.Context, dsn, instance, iamUser, database string, priva
 	return pgx.ConnectConfig(ctx, cfg)
 }
 
-// cmdDevSetup prepares a local Airlock: the database, the demo tables and rows, a login
-// role per function group, the migrations, and the signing key for local tokens. It
-// writes STATE/logins.json with each function's connection URL.
-func cmdDevSetup(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("dev-setup", flag.ContinueOnError)
-	admin := fs.String("database-url", "", "superuser URL of the server")
-	database := fs.String("database", "airlock", "database to create or reuse")
-	state := fs.String("state", ".dev", "state directory")
-	polPath := fs.String("policy", "", "policy file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	pol, err := loadPolicy(*polPath)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(*state, 0o700); err != nil {
-		return err
-	}
-	// The URL may name a database that does not exist yet: create it from the
-	// maintenance database.
-	root, err := pgx.Connect(ctx, db.WithDatabase(*admin, "postgres"))
-	if err != nil {
-		return fmt.Errorf("connecting to %s: %w", redact(*admin), err)
-	}
-	var exists bool
-	root.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, *database).Scan(&exists)
-	if !exists {
-		if _, err := root.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{*database}.Sanitize()); err != nil {
-			root.Close(ctx)
-			return fmt.Errorf("creating database: %w", err)
-		}
-	}
-	root.Close(ctx)
-	dbURL := db.WithDatabase(*admin, *database)
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	if err := demo.Load(ctx, conn); err != nil {
-		return err
-	}
-	logins := map[string]string{}
-	opts := migrate.Options{Prefix: migrate.DefaultPrefix, Logins: map[string][]string{}}
-	for _, g := range migrate.Groups {
-		login := migrate.DefaultPrefix + "login_" + g
-		password := randomHex(16)
-		_, err := conn.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN
-			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%[1]s') THEN CREATE ROLE %[1]s LOGIN NOINHERIT; END IF;
-		END $$`, login))
-		if err != nil {
-			return fmt.Errorf("creating login %s: %w", login, err)
-		}
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`ALTER ROLE %s LOGIN NOINHERIT PASSWORD '%s'`, login, password)); err != nil {
-			return err
-		}
-		opts.Logins[g] = []string{login}
-		logins[g] = db.WithUser(dbURL, login, password)
-	}
-	if err := migrate.Apply(ctx, conn, pol, opts); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(map[string]any{"admin": dbURL, "logins": logins}, "", "  ")
-	if err := os.WriteFile(filepath.Join(*state, "logins.json"), b, 0o600); err != nil {
-		return err
-	}
-	if _, err := os.Stat(filepath.Join(*state, "auth-key.pem")); errors.Is(err, os.ErrNotExist) {
-		if err := keygen(*state); err != nil {
-			return err
-		}
-	}
-	// The audit trail's stand-in for the Cloud KMS key that certifies each chain; the
-	// verifier trusts its public half (scripts/audit-verify passes it).
-	if _, err := os.Stat(filepath.Join(*state, "audit-key.pem")); errors.Is(err, os.ErrNotExist) {
-		if err := writeKeyPair(*state, "audit-key"); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "database %s ready: demo data loaded, migrations applied\n", *database)
-	return nil
-}
-
 func cmdKeygen(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	dir := fs.String("dir", ".dev", "where to write auth-key.pem and auth-key.pub.pem")
+	dir := fs.String("dir", ".dev", "where to write auth-key.pem and audit-key.pem, with their .pub.pem halves")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return keygen(*dir)
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	// The local token-signing key, and the audit trail's stand-in for the Cloud KMS key
+	// that certifies each chain (scripts/audit-verify trusts its public half). Existing
+	// keys are kept, so tokens and trails stay valid across runs.
+	for _, name := range []string{"auth-key", "audit-key"} {
+		if _, err := os.Stat(filepath.Join(*dir, name+".pem")); err == nil {
+			fmt.Fprintf(stdout, "keeping %s in %s\n", name, *dir)
+			continue
+		}
+		if err := writeKeyPair(*dir, name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func keygen(dir string) error { return writeKeyPair(dir, "auth-key") }
@@ -274,12 +290,6 @@ func cmdToken(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func redact(u string) string {

@@ -8,8 +8,8 @@
 //     the same database, at 1 and 16 concurrent callers;
 //   - the memory a 1,000,000-row result costs the function under the policy's caps.
 //
-// It creates a throwaway database on DATABASE_URL (a superuser URL) the way
-// shared/dbtest does, and drops it when done. scripts/bench.sh runs it.
+// It creates a throwaway database on a Cloud SQL emulation (AIRLOCK_CLOUDSQL) with
+// shared/dbtest, as the tests do, and drops it when done. scripts/bench.sh runs it.
 package main
 
 import (
@@ -20,7 +20,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -29,7 +28,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -50,7 +48,9 @@ import (
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/cloudsqlemu"
 	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/migrate"
@@ -65,7 +65,7 @@ const (
 )
 
 func main() {
-	dsn := flag.String("database-url", os.Getenv("DATABASE_URL"), "superuser URL of a PostgreSQL server")
+	emuPath := flag.String("cloudsql", os.Getenv(cloudsqlemu.EnvFile), "a built Cloud SQL emulation (scripts/cmd/cloudsqlemu; default $"+cloudsqlemu.EnvFile+")")
 	corpus := flag.String("corpus", "shared/sqlguard/testdata/corpus/legit-public.jsonl", "legit SQL corpus")
 	out := flag.String("out", ".dev/bench.md", "also write the table here")
 	guardRounds := flag.Int("guard-rounds", 1000, "passes over the corpus for the guard figures")
@@ -83,8 +83,13 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if *dsn == "" {
-		fmt.Fprintln(os.Stderr, "bench: set DATABASE_URL or --database-url to a superuser URL")
+	if *emuPath == "" {
+		fmt.Fprintln(os.Stderr, "bench: set "+cloudsqlemu.EnvFile+" or --cloudsql to a built Cloud SQL emulation (scripts/bench.sh builds one)")
+		os.Exit(2)
+	}
+	emu, err := cloudsqlemu.Load(*emuPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
 	ctx := context.Background()
@@ -93,7 +98,7 @@ func main() {
 	if null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
 		os.Stdout = null
 	}
-	table, err := run(ctx, *dsn, *corpus, *guardRounds, *requests)
+	table, err := run(ctx, emu, *corpus, *guardRounds, *requests)
 	os.Stdout = stdout
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -136,7 +141,7 @@ func sampleHeap(ctx context.Context) {
 	}
 }
 
-func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (string, error) {
+func run(ctx context.Context, emu *cloudsqlemu.Emulation, corpus string, guardRounds, requests int) (string, error) {
 	var rows []string
 	row := func(format string, args ...any) { rows = append(rows, fmt.Sprintf(format, args...)) }
 
@@ -145,13 +150,20 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 		return "", err
 	}
 
-	// A database of our own, like shared/dbtest's.
+	// A database of our own, set up as shared/dbtest sets up the tests' (and as an
+	// operator sets up production): no superuser.
 	fmt.Fprintln(os.Stderr, "bench: creating the bench database")
-	bdb, err := setup(ctx, admin, pol)
+	bdb, err := dbtest.Create(ctx, emu, pol)
+	if bdb != nil {
+		defer bdb.Drop()
+	}
 	if err != nil {
 		return "", err
 	}
-	defer bdb.drop(admin)
+	version, err := serverVersion(ctx, bdb.AdminURL)
+	if err != nil {
+		return "", err
+	}
 
 	// (a) The guard against a bare parse, with the tables' columns as the query
 	// function learns them from the masked views.
@@ -159,7 +171,7 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 	if err != nil {
 		return "", err
 	}
-	columns, err := bdb.viewColumns(ctx)
+	columns, err := viewColumns(ctx, bdb)
 	if err != nil {
 		return "", err
 	}
@@ -217,8 +229,8 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 	}
 	os.Setenv("AUDIT_SIGNING_KEY_FILE", auditKey)
 	deps, err := app.Build(ctx, app.Config{
-		Function: query.EntryPoint, Group: migrate.GroupQuery, Policy: demo.Policy, Prefix: bdb.prefix,
-		DB:       db.Config{URL: bdb.login},
+		Function: query.EntryPoint, Group: migrate.GroupQuery, Policy: demo.Policy, Prefix: bdb.Roles.Prefix,
+		DB:       db.Config{URL: bdb.URL(migrate.GroupQuery)},
 		AuthMode: "local", AuthKeyFile: keyFile,
 	})
 	if err != nil {
@@ -267,18 +279,25 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 		return "", fmt.Errorf("the 100-row read answered %d with %d rows: %.300s", st, res.RowCount, b)
 	}
 
-	direct, err := pgxpool.New(ctx, bdb.adminURL)
+	// The baseline is the application reading its own table, as its owner.
+	direct, err := pgxpool.New(ctx, bdb.OwnerURL)
 	if err != nil {
 		return "", err
 	}
 	defer direct.Close()
-	// The function reads the masked views (search_path=masked); the same direct query
-	// through them tells the views' cost from the function's own.
-	vcfg, err := pgxpool.ParseConfig(bdb.adminURL)
+	// The function reads the masked views (search_path=masked) as a developer's role; the
+	// same direct query through them, as that role, tells the views' cost from the
+	// function's own.
+	devRole, err := developerRole(ctx, bdb, "bench@example.com")
+	if err != nil {
+		return "", err
+	}
+	vcfg, err := pgxpool.ParseConfig(bdb.URL(migrate.GroupQuery))
 	if err != nil {
 		return "", err
 	}
 	vcfg.ConnConfig.RuntimeParams["search_path"] = "masked"
+	vcfg.ConnConfig.RuntimeParams["role"] = devRole
 	viaView, err := pgxpool.NewWithConfig(ctx, vcfg)
 	if err != nil {
 		return "", err
@@ -397,7 +416,7 @@ func run(ctx context.Context, admin, corpus string, guardRounds, requests int) (
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "Airlock benchmarks, %s, %s %s/%s, %d CPUs, PostgreSQL %s; every baseline measured in the same run.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), bdb.version)
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), version)
 	sb.WriteString("| Measurement | Airlock | Baseline (same run) | Ratio / overhead | Target | Met |\n")
 	sb.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range rows {
@@ -551,94 +570,37 @@ func loadCorpus(path string) ([]string, error) {
 	return out, sc.Err()
 }
 
-// benchDB is the throwaway database: the demo schema and rows, the migrations under a
-// role prefix of its own, and the query function's login role.
-type benchDB struct {
-	name, prefix, adminURL, login, version string
+func serverVersion(ctx context.Context, u string) (string, error) {
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	var v string
+	return v, conn.QueryRow(ctx, `SHOW server_version`).Scan(&v)
 }
 
-func setup(ctx context.Context, admin string, pol *policy.Policy) (*benchDB, error) {
-	suffix := randomHex(5)
-	d := &benchDB{name: "airlock_bench_" + suffix, prefix: "b" + suffix + "_"}
-	root, err := pgx.Connect(ctx, admin)
+// developerRole makes (through airlock.sync_developer, as the query function does) and
+// returns the database role of email.
+func developerRole(ctx context.Context, d *dbtest.DB, email string) (string, error) {
+	conn, err := pgx.Connect(ctx, d.URL(migrate.GroupQuery))
 	if err != nil {
-		return nil, fmt.Errorf("connecting to DATABASE_URL: %w", err)
+		return "", err
 	}
-	defer root.Close(ctx)
-	root.QueryRow(ctx, `SHOW server_version`).Scan(&d.version)
-	if _, err := root.Exec(ctx, `CREATE DATABASE `+ident(d.name)); err != nil {
-		return nil, fmt.Errorf("creating database: %w", err)
-	}
-	d.adminURL = withURL(admin, d.name, nil)
-	conn, err := pgx.Connect(ctx, d.adminURL)
-	if err != nil {
-		d.drop(admin)
-		return nil, err
-	}
-	defer conn.Close(ctx)
-	fail := func(err error) (*benchDB, error) { conn.Close(ctx); d.drop(admin); return nil, err }
-	if err := demo.Load(ctx, conn); err != nil {
-		return fail(err)
-	}
-	logins := map[string][]string{}
-	for _, g := range migrate.Groups {
-		login, password := d.prefix+"login_"+g, randomHex(12)
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN NOINHERIT PASSWORD '%s'`, ident(login), password)); err != nil {
-			return fail(fmt.Errorf("creating login %s: %w", login, err))
+	defer conn.Close(context.Background())
+	var role string
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{d.Roles.Group(migrate.GroupQuery)}.Sanitize()); err != nil {
+			return err
 		}
-		logins[g] = []string{login}
-		if g == migrate.GroupQuery {
-			d.login = withURL(d.adminURL, d.name, url.UserPassword(login, password))
-		}
-	}
-	if err := migrate.Apply(ctx, conn, pol, migrate.Options{Prefix: d.prefix, Logins: logins}); err != nil {
-		return fail(err)
-	}
-	return d, nil
-}
-
-func (d *benchDB) drop(admin string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	root, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return
-	}
-	defer root.Close(ctx)
-	root.Exec(ctx, `DROP DATABASE IF EXISTS `+ident(d.name)+` WITH (FORCE)`)
-	rows, err := root.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname`, d.prefix)
-	if err != nil {
-		return
-	}
-	roles, _ := pgx.CollectRows(rows, pgx.RowTo[string])
-	for _, r := range roles {
-		root.Exec(ctx, `DROP ROLE IF EXISTS `+ident(r))
-	}
-}
-
-func ident(s string) string { return pgx.Identifier{s}.Sanitize() }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func withURL(u, db string, user *url.Userinfo) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return u
-	}
-	p.Path = "/" + db
-	if user != nil {
-		p.User = user
-	}
-	return p.String()
+		return tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, email).Scan(&role)
+	})
+	return role, err
 }
 
 // viewColumns reads each table's columns from the masked views, as the query function does.
-func (b *benchDB) viewColumns(ctx context.Context) (map[string][]string, error) {
-	conn, err := pgx.Connect(ctx, b.adminURL)
+func viewColumns(ctx context.Context, d *dbtest.DB) (map[string][]string, error) {
+	conn, err := pgx.Connect(ctx, d.AdminURL)
 	if err != nil {
 		return nil, err
 	}

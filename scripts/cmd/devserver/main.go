@@ -5,7 +5,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +24,8 @@ import (
 	"airlock.dev/airlock/functions/sweep"
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/cloudsqlemu"
+	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/migrate"
 )
 
@@ -42,30 +44,29 @@ var functions = []function{
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:8080", "address to serve on")
-	state := flag.String("state", ".dev", "state directory written by airlock-admin dev-setup")
+	state := flag.String("state", ".dev", "state directory of scripts/dev.sh: the local signing key")
 	policyPath := flag.String("policy", "shared/demo/policy.yaml", "policy file")
+	emulation := flag.String("cloudsql", "", "the Cloud SQL emulation (scripts/cmd/cloudsqlemu) whose function logins to use; default STATE/cloudsql.json")
+	database := flag.String("database", "airlock", "database the functions connect to")
 	flag.Parse()
-	if err := run(*addr, *state, *policyPath); err != nil {
+	if *emulation == "" {
+		*emulation = filepath.Join(*state, "cloudsql.json")
+	}
+	if err := run(*addr, *state, *policyPath, *emulation, *database); err != nil {
 		log.Fatalf("devserver: %v", err)
 	}
 }
 
-func run(addr, state, policyPath string) error {
+func run(addr, state, policyPath, emulation, database string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	doc, err := os.ReadFile(policyPath)
 	if err != nil {
 		return err
 	}
-	var setup struct {
-		Logins map[string]string `json:"logins"`
-	}
-	b, err := os.ReadFile(filepath.Join(state, "logins.json"))
+	emu, err := cloudsqlemu.Load(emulation)
 	if err != nil {
 		return fmt.Errorf("%w (run scripts/dev.sh)", err)
-	}
-	if err := json.Unmarshal(b, &setup); err != nil {
-		return err
 	}
 	// One process is one instance, so its functions share one Recorder and write one
 	// chain: the file's lines are then in time order, which is how the verifier tells
@@ -87,7 +88,11 @@ func run(addr, state, policyPath string) error {
 			AuthKeyFile: filepath.Join(state, "auth-key.pub.pem"),
 			Audit:       rec,
 		}
-		cfg.DB.URL = setup.Logins[f.group]
+		login, ok := emu.Logins[f.group]
+		if !ok {
+			return fmt.Errorf("%s names no login for %s", emulation, f.group)
+		}
+		cfg.DB.URL = db.WithDatabase(login, database)
 		cfg.Replica.URL = os.Getenv("DATABASE_REPLICA_URL")
 		deps, err := app.Build(ctx, cfg)
 		if err != nil {

@@ -155,7 +155,7 @@ func (s *Server) Keyring(t testing.TB, local ...*audit.LocalSigner) *audit.Keyri
 }
 
 // NewLocalSigner returns a LocalSigner with a fresh P-256 key, as
-// `airlock-admin dev-setup` makes for scripts/dev.sh.
+// `airlock-admin keygen` makes for scripts/dev.sh.
 func NewLocalSigner(t testing.TB) *audit.LocalSigner {
 	t.Helper()
 	s, err := audit.NewLocalSigner(newKMSKey(t))

@@ -35,7 +35,8 @@ type Env struct {
 	T     testing.TB
 	DB    *dbtest.DB
 	Key   *ecdsa.PrivateKey
-	Admin *pgxpool.Pool
+	Admin *pgxpool.Pool // the admin login (not a superuser): Airlock's schema
+	Owner *pgxpool.Pool // the owner of the application's tables
 	Dir   string
 }
 
@@ -52,7 +53,12 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(admin.Close)
-	return &Env{T: t, DB: d, Key: key, Admin: admin, Dir: t.TempDir()}
+	owner, err := pgxpool.New(context.Background(), d.OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(owner.Close)
+	return &Env{T: t, DB: d, Key: key, Admin: admin, Owner: owner, Dir: t.TempDir()}
 }
 
 // A DepsOption changes how Deps builds a function's dependencies.
