@@ -71,7 +71,7 @@ func TestPrimaryKeyMustBeUnique(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(t.Context())
-	err = migrate.Apply(t.Context(), conn, pol, migrate.Options{Prefix: d.Roles.Prefix})
+	err = migrate.Apply(t.Context(), conn, pol, migrate.Options{Prefix: d.Roles.Prefix, Role: d.AdminRole})
 	if err == nil || !strings.Contains(err.Error(), "primary_key [country] is not unique") {
 		t.Errorf("when users' primary_key is country, want Apply to fail naming it, got = %v", err)
 	}
