@@ -93,7 +93,11 @@ BEGIN
     SELECT 1 + (g * 104729) % 2000,
            (ARRAY['BTC','ETH','USDT','SOL'])[1 + g % 4],
            round((random() * 3)::numeric, 8),
-           CASE WHEN g % 4 = 0 THEN 'bc1q' ELSE '0x' END || substr(md5('dest' || g) || md5('d2' || g), 1, 38),
+           -- Every tenth withdrawal goes to the address of a deposit (of another
+           -- customer, the same currency): the join the wallet_address hash domain keeps.
+           CASE WHEN g % 4 = 0 THEN 'bc1q' ELSE '0x' END
+             || CASE WHEN g % 10 = 0 THEN substr(md5('wallet' || g) || md5('w2' || g), 1, 38)
+                     ELSE substr(md5('dest' || g) || md5('d2' || g), 1, 38) END,
            (ARRAY['pending','approved','completed','completed','rejected'])[1 + g % 5],
            timestamptz '2024-05-01' + random() * interval '60 days'
       FROM generate_series(1, 4000) AS g;

@@ -10,6 +10,7 @@ package migrate
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -231,6 +232,9 @@ func (m *migration) run(opts Options) error {
 	if err := m.maskingKey(); err != nil {
 		return err
 	}
+	if err := m.domainKeys(); err != nil {
+		return err
+	}
 	if err := m.functionOwners(); err != nil {
 		return err
 	}
@@ -436,18 +440,62 @@ func (m *migration) ensureRole(role, attrs string) error {
 	return m.exec(fmt.Sprintf(`ALTER ROLE %s %s`, ident(role), attrs))
 }
 
-// maskingKey creates the keyed-hash key once. It is stored as HMAC's inner and outer
-// padded keys: HMAC(k, m) = H((k ^ opad) || H((k ^ ipad) || m)).
+// maskingKey creates the master key of the keyed-hash masks once. It is stored as
+// HMAC's inner and outer padded keys: HMAC(k, m) = H((k ^ opad) || H((k ^ ipad) || m)).
 func (m *migration) maskingKey() error {
-	key := make([]byte, 64) // a 32-byte secret, zero-padded to SHA-256's block size
-	if _, err := rand.Read(key[:32]); err != nil {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("making masking key: %w", err)
 	}
-	inner, outer := make([]byte, 64), make([]byte, 64)
-	for i, b := range key {
+	inner, outer := hmacPads(key)
+	return m.exec(`INSERT INTO airlock.masking_key (id, inner_key, outer_key) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`, inner, outer)
+}
+
+// DomainKeyLabel starts the message whose HMAC under the master key is a hash domain's
+// key: HMAC-SHA-256(master, DomainKeyLabel + domain).
+const DomainKeyLabel = "airlock masking domain\x00"
+
+// domainKeys derives the key of every hash domain of the policy from the master key and
+// drops the keys of domains the policy no longer has. Keys depend only on the master
+// key and the domain's name, so running the migrations again changes no hash.
+func (m *migration) domainKeys() error {
+	var inner, outer []byte
+	if err := m.tx.QueryRow(m.ctx, `SELECT inner_key, outer_key FROM airlock.masking_key WHERE id = 1`).Scan(&inner, &outer); err != nil {
+		return fmt.Errorf("reading the master masking key: %w", err)
+	}
+	domains := make([]string, 0)
+	for d := range m.pol.HashDomains() {
+		domains = append(domains, d)
+	}
+	sort.Strings(domains)
+	for _, d := range domains {
+		di, do := hmacPads(hmacWithPads(inner, outer, []byte(DomainKeyLabel+d)))
+		if err := m.exec(`
+			INSERT INTO airlock.masking_keys (domain, inner_key, outer_key) VALUES ($1, $2, $3)
+			ON CONFLICT (domain) DO UPDATE SET inner_key = excluded.inner_key, outer_key = excluded.outer_key`, d, di, do); err != nil {
+			return err
+		}
+	}
+	return m.exec(`DELETE FROM airlock.masking_keys WHERE domain <> ALL ($1)`, domains)
+}
+
+// hmacPads returns a SHA-256 HMAC key's inner and outer padded keys (key ^ ipad,
+// key ^ opad, key zero-padded to the 64-byte block).
+func hmacPads(key []byte) (inner, outer []byte) {
+	block := make([]byte, sha256.BlockSize)
+	copy(block, key) // keys here are 32 bytes, never longer than a block
+	inner, outer = make([]byte, len(block)), make([]byte, len(block))
+	for i, b := range block {
 		inner[i], outer[i] = b^0x36, b^0x5c
 	}
-	return m.exec(`INSERT INTO airlock.masking_key (id, inner_key, outer_key) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING`, inner, outer)
+	return inner, outer
+}
+
+// hmacWithPads computes HMAC-SHA-256 from the padded keys, as the masked views do.
+func hmacWithPads(inner, outer, msg []byte) []byte {
+	h := sha256.Sum256(append(append([]byte{}, inner...), msg...))
+	sum := sha256.Sum256(append(append([]byte{}, outer...), h[:]...))
+	return sum[:]
 }
 
 func (m *migration) functionOwners() error {
@@ -462,7 +510,9 @@ func (m *migration) functionOwners() error {
 		fmt.Sprintf(`GRANT USAGE ON SEQUENCE airlock.write_images_id_seq TO %s`, ident(r.admin())),
 		`REVOKE ALL ON FUNCTION airlock.enforce_write_limit() FROM PUBLIC`,
 		fmt.Sprintf(`GRANT USAGE ON SCHEMA masked TO %s`, ident(r.Developer())),
-		fmt.Sprintf(`GRANT SELECT ON airlock.masking_key TO %s`, ident(r.masker())),
+		// The masker reads the domains' keys, never the master key they come from.
+		fmt.Sprintf(`REVOKE ALL ON airlock.masking_key FROM %s`, ident(r.masker())),
+		fmt.Sprintf(`GRANT SELECT ON airlock.masking_keys TO %s`, ident(r.masker())),
 		fmt.Sprintf(`GRANT USAGE ON SCHEMA airlock, masked TO %s`, ident(r.masker())),
 	}
 	for _, s := range stmts {
@@ -475,7 +525,9 @@ func (m *migration) functionOwners() error {
 
 type column struct {
 	name, typ string
-	text      bool
+	text      bool   // text, varchar, char or name: what partial and hash masks read
+	number    bool   // an integer, numeric or floating-point type: what round reads
+	time      string // timestamptz, timestamp or date: what truncate reads; "" otherwise
 }
 
 func (m *migration) columns(table string) ([]column, error) { return readColumns(m.ctx, m.tx, table) }
@@ -489,7 +541,9 @@ type querier interface {
 func readColumns(ctx context.Context, q querier, table string) ([]column, error) {
 	rows, err := q.Query(ctx, `
 		SELECT a.attname, format_type(a.atttypid, a.atttypmod),
-		       a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype)
+		       a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'name'::regtype),
+		       a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype, 'float4'::regtype, 'float8'::regtype),
+		       CASE WHEN a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN a.atttypid::regtype::text ELSE '' END
 		  FROM pg_attribute a
 		 WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
 		 ORDER BY a.attnum`, "public."+table)
@@ -498,7 +552,7 @@ func readColumns(ctx context.Context, q querier, table string) ([]column, error)
 	}
 	cols, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (column, error) {
 		var c column
-		return c, row.Scan(&c.name, &c.typ, &c.text)
+		return c, row.Scan(&c.name, &c.typ, &c.text, &c.number, &c.time)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reading columns: %w", err)
@@ -583,7 +637,12 @@ func checkColumns(t *policy.Table, cols []column) error {
 		if !ok {
 			return fmt.Errorf("masked column %s does not exist", c)
 		}
-		if mk := t.Masked[c].Kind; mk != policy.MaskNull && !col.text {
+		switch mk := t.Masked[c].Kind; {
+		case mk == policy.MaskRound && !col.number:
+			return fmt.Errorf("column %s is %s; mask round needs a number (integer, numeric or floating point)", c, col.typ)
+		case mk == policy.MaskTruncate && col.time == "":
+			return fmt.Errorf("column %s is %s; mask truncate needs timestamptz, timestamp or date", c, col.typ)
+		case mk != policy.MaskNull && mk != policy.MaskRound && mk != policy.MaskTruncate && !col.text:
 			return fmt.Errorf("column %s is %s; mask %s needs text, use mask: null", c, col.typ, mk)
 		}
 	}
@@ -615,7 +674,7 @@ func (m *migration) view(t *policy.Table, cols []column) error {
 			continue
 		}
 		sel = append(sel, fmt.Sprintf("CASE WHEN pg_has_role(%s, 'USAGE') THEN %s ELSE %s END AS %s",
-			literal(r.Unmasked(t.Name)), ident(c.name), maskExpr(ident(c.name), c.typ, mask), ident(c.name)))
+			literal(r.Unmasked(t.Name)), ident(c.name), maskExpr(ident(c.name), c, mask), ident(c.name)))
 	}
 	qv := ident("masked", t.Name)
 	// A security barrier keeps the planner from flattening the view, which also keeps
@@ -639,8 +698,9 @@ func (m *migration) view(t *policy.Table, cols []column) error {
 	return nil
 }
 
-// maskExpr is the SQL that replaces col for someone without the unmasked capability.
-func maskExpr(col, typ string, mask policy.Mask) string {
+// maskExpr is the SQL that replaces col (the quoted name of column c) for someone
+// without the unmasked capability.
+func maskExpr(col string, c column, mask policy.Mask) string {
 	switch mask.Kind {
 	case policy.MaskRedact:
 		return fmt.Sprintf("CASE WHEN %s IS NULL THEN NULL ELSE '[redacted]'::text END", col)
@@ -649,10 +709,36 @@ func maskExpr(col, typ string, mask policy.Mask) string {
 		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN length(%[1]s) <= %[4]d THEN '***'::text ELSE left(%[1]s, %[2]d) || '***' || right(%[1]s, %[3]d) END",
 			col, mask.KeepFirst, mask.KeepLast, 2*(mask.KeepFirst+mask.KeepLast))
 	case policy.MaskHash:
-		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL ELSE 'h:' || left(encode(sha256("+
-			"(SELECT outer_key FROM airlock.masking_key) || sha256((SELECT inner_key FROM airlock.masking_key) || convert_to(%[1]s::text, 'UTF8'))), 'hex'), 20) END", col)
+		// HMAC-SHA-256 under the key of the mask's domain. A domain without a key (never:
+		// the migrations write both in one transaction) would read as NULL, not as a hash
+		// under some other key.
+		key := func(part string) string {
+			return fmt.Sprintf("(SELECT %s FROM airlock.masking_keys WHERE domain = %s)", part, literal(mask.Domain))
+		}
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL ELSE 'h:' || left(encode(sha256(%[2]s || sha256(%[3]s || convert_to(%[1]s::text, 'UTF8'))), 'hex'), 20) END",
+			col, key("outer_key"), key("inner_key"))
+	case policy.MaskRound:
+		// Significant digits: the rounding position follows the value's magnitude. Zero,
+		// NaN and the infinities have nothing to hide and no logarithm, and are passed
+		// through, so that no value makes the view fail (a failure would be an oracle).
+		// The result is numeric whatever the column's type, so rounding up never
+		// overflows it.
+		return fmt.Sprintf("CASE WHEN %[1]s IS NULL THEN NULL WHEN %[1]s::numeric = 0 OR %[1]s::numeric IN ('NaN', 'Infinity', '-Infinity') THEN %[1]s::numeric "+
+			"ELSE round(%[1]s::numeric, %[2]d - 1 - floor(log(abs(%[1]s::numeric)))::int) END", col, mask.Digits)
+	case policy.MaskTruncate:
+		unit := literal(mask.Unit)
+		switch c.time {
+		case "timestamp with time zone":
+			// In UTC, whatever the session's time zone, so that every reader sees the
+			// same boundaries.
+			return fmt.Sprintf("date_trunc(%s, %s, 'UTC')", unit, col)
+		case "date":
+			return fmt.Sprintf("date_trunc(%s, %s::timestamp)::date", unit, col)
+		default:
+			return fmt.Sprintf("date_trunc(%s, %s)", unit, col)
+		}
 	default:
-		return "NULL::" + typ
+		return "NULL::" + c.typ
 	}
 }
 

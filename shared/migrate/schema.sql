@@ -92,12 +92,23 @@ CREATE TABLE IF NOT EXISTS airlock.reverts (
     reverted_at       timestamptz NOT NULL DEFAULT now()
 );
 
--- The keyed-hash mask's key, stored as the HMAC inner and outer padded keys so that the
--- masked views compute HMAC-SHA-256 with built-in sha256() alone. Only the view owner reads it.
+-- The master key of the keyed-hash masks, made once, stored as the HMAC inner and outer
+-- padded keys. No view uses it: each hash domain's key is derived from it
+-- (airlock.masking_keys), and no Airlock role reads it.
 CREATE TABLE IF NOT EXISTS airlock.masking_key (
     id        integer PRIMARY KEY CHECK (id = 1),
     inner_key bytea NOT NULL,
     outer_key bytea NOT NULL
+);
+
+-- One key per hash domain of the policy, HMAC-SHA-256(master, "airlock masking domain\0"
+-- || domain), stored as its padded keys so that the masked views compute HMAC-SHA-256
+-- with built-in sha256() alone. Equal values hash alike only within a domain. Only the
+-- masker, which owns the views, reads it.
+CREATE TABLE IF NOT EXISTS airlock.masking_keys (
+    domain    text PRIMARY KEY,
+    inner_key bytea NOT NULL CHECK (length(inner_key) = 64),
+    outer_key bytea NOT NULL CHECK (length(outer_key) = 64)
 );
 
 -- Notifications waiting to be delivered (Slack, file); kept until sent so none is lost.

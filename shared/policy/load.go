@@ -45,6 +45,9 @@ type rawMask struct {
 	Mask      yaml.Node `yaml:"mask"`
 	KeepFirst int       `yaml:"keep_first"`
 	KeepLast  int       `yaml:"keep_last"`
+	Domain    string    `yaml:"domain"`
+	Digits    int       `yaml:"digits"`
+	Unit      string    `yaml:"unit"`
 }
 
 type rawWrite struct {
@@ -236,6 +239,7 @@ func (v *validator) build(doc *document) *Policy {
 	}
 	p.Limits = v.limits(doc.Limits)
 	p.Alerts = v.alerts(doc.Alerts)
+	v.writableHashes(p)
 	for name, r := range p.Roles {
 		if r.MaxDuration < p.Limits.MinDuration {
 			v.fail("roles."+name+".max_duration", "%s is shorter than limits.min_duration (%s)", r.MaxDuration, p.Limits.MinDuration)
@@ -284,22 +288,7 @@ func (v *validator) table(name string, rt rawTable) *Table {
 		if slices.Contains(t.PrimaryKey, col) {
 			v.fail(mp, "a primary key column cannot be masked")
 		}
-		kind := maskKind(&m.Mask)
-		switch kind {
-		case MaskRedact, MaskHash, MaskNull:
-			if m.KeepFirst != 0 || m.KeepLast != 0 {
-				v.fail(mp, "keep_first and keep_last only apply to mask: partial")
-			}
-		case MaskPartial:
-			if m.KeepFirst < 0 || m.KeepLast < 0 || m.KeepFirst+m.KeepLast == 0 || m.KeepFirst+m.KeepLast > 16 {
-				v.fail(mp, "partial masks keep 1 to 16 characters in all (keep_first + keep_last)")
-			}
-		case "":
-			v.fail(mp+".mask", "required: one of redact, partial, hash, null")
-		default:
-			v.fail(mp+".mask", "%q is not a mask: use redact, partial, hash or null", kind)
-		}
-		t.Masked[col] = Mask{Kind: kind, KeepFirst: m.KeepFirst, KeepLast: m.KeepLast}
+		t.Masked[col] = v.mask(mp, name, col, m)
 	}
 	if rw := rt.Write; rw != nil {
 		w := &Write{Columns: rw.Columns, MaxRows: rw.MaxRows}
@@ -332,6 +321,94 @@ func (v *validator) table(name string, rt rawTable) *Table {
 		t.Write = w
 	}
 	return t
+}
+
+// mask validates one column's mask. Each kind takes only its own keys, so that a
+// reviewer never reads a key that does nothing (a domain on a partial mask joins nothing).
+func (v *validator) mask(path, table, col string, m rawMask) Mask {
+	kind := maskKind(&m.Mask)
+	out := Mask{Kind: kind, KeepFirst: m.KeepFirst, KeepLast: m.KeepLast, Domain: m.Domain, Digits: m.Digits, Unit: m.Unit}
+	keys := map[string]bool{"keep_first": m.KeepFirst != 0, "keep_last": m.KeepLast != 0, "domain": m.Domain != "", "digits": m.Digits != 0, "unit": m.Unit != ""}
+	own := map[string][]string{MaskPartial: {"keep_first", "keep_last"}, MaskHash: {"domain"}, MaskRound: {"digits"}, MaskTruncate: {"unit"}}
+	switch kind {
+	case MaskRedact, MaskNull:
+	case MaskPartial:
+		if m.KeepFirst < 0 || m.KeepLast < 0 || m.KeepFirst+m.KeepLast == 0 || m.KeepFirst+m.KeepLast > 16 {
+			v.fail(path, "partial masks keep 1 to 16 characters in all (keep_first + keep_last)")
+		}
+	case MaskHash:
+		switch {
+		case m.Domain == "":
+			out.Domain = DefaultDomain(table, col)
+		case !identRE.MatchString(m.Domain):
+			// Lower case only, and no dot: two spellings of one name never make two
+			// domains, and no policy can name another column's default domain.
+			v.fail(path+".domain", "%q is not a domain name: use lower-case letters, digits and _ (columns that share a name share a key)", m.Domain)
+		}
+	case MaskRound:
+		if m.Digits < 1 || m.Digits > 6 {
+			v.fail(path+".digits", "round keeps 1 to 6 significant digits, got %d", m.Digits)
+		}
+	case MaskTruncate:
+		if !slices.Contains(TruncateUnits, m.Unit) {
+			v.fail(path+".unit", "%q is not a unit: use %s", m.Unit, strings.Join(TruncateUnits, ", "))
+		}
+	case "":
+		v.fail(path+".mask", "required: one of %s", maskNames)
+		return out
+	default:
+		v.fail(path+".mask", "%q is not a mask: use %s", kind, maskNames)
+		return out
+	}
+	for _, k := range []string{"keep_first", "keep_last", "domain", "digits", "unit"} {
+		if keys[k] && !slices.Contains(own[kind], k) {
+			v.fail(path+"."+k, "%s does not apply to mask: %s", k, kind)
+		}
+	}
+	return out
+}
+
+const maskNames = "redact, partial, hash, round, truncate or null"
+
+// writableHashes refuses a hash-masked column that a write grant can set. Whoever may
+// write it can store a guess, read the guess's hash through the masked view, and find
+// every row of the domain whose hash is the same: the guess is confirmed for columns,
+// and rows, they may not see. That holds for the column's own other rows as much as for
+// other columns of its domain, and it outlives the grant (the row and its hash stay), so
+// no grant, breakglass included, may write a hashed column. Masks without a key
+// (partial, round, truncate) are not refused: anyone can compute them from a guess, so a
+// written value compared in masked form tells nothing the mask does not show.
+func (v *validator) writableHashes(p *Policy) {
+	domains := p.HashDomains()
+	for _, name := range p.TableNames() {
+		t := p.Tables[name]
+		if t.Write == nil {
+			continue
+		}
+		for _, col := range slices.Compact(slices.Sorted(slices.Values(t.Write.Columns))) {
+			m, ok := t.Masked[col]
+			if !ok || m.Kind != MaskHash {
+				continue
+			}
+			writers := p.Writers(name)
+			if len(writers) == 0 {
+				writers = []string{"write_" + name}
+			}
+			var others []string
+			for _, c := range domains[m.Domain] {
+				if c != name+"."+col {
+					others = append(others, c)
+				}
+			}
+			rows := "the other rows of " + name + "." + col
+			if len(others) > 0 {
+				rows += " and the rows of " + strings.Join(others, ", ")
+			}
+			v.fail("tables."+name+".masked."+col,
+				"hashed (domain %s) and writable (tables.%s.write.columns, through %s): whoever writes it can store a guess and find, by the guess's hash, %s that hold the same value without seeing them; take %s out of write.columns, or mask it with partial, round, truncate, redact or null",
+				m.Domain, name, strings.Join(writers, " and "), rows, col)
+		}
+	}
 }
 
 func (v *validator) role(p *Policy, name string, rr rawRole) *Role {

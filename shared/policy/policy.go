@@ -18,11 +18,16 @@ import (
 
 // Mask kinds.
 const (
-	MaskRedact  = "redact"  // a constant replaces the value
-	MaskPartial = "partial" // keep_first / keep_last characters survive
-	MaskHash    = "hash"    // keyed HMAC-SHA-256, so equal values still join
-	MaskNull    = "null"    // the value reads as NULL
+	MaskRedact   = "redact"   // a constant replaces the value
+	MaskPartial  = "partial"  // keep_first / keep_last characters survive
+	MaskHash     = "hash"     // keyed HMAC-SHA-256 under its domain's key: equal values join within a domain
+	MaskRound    = "round"    // a number keeps its first digits (significant figures)
+	MaskTruncate = "truncate" // a time is cut down to the hour, day, week, month or year
+	MaskNull     = "null"     // the value reads as NULL
 )
+
+// TruncateUnits are the units a truncate mask may cut a time down to, finest first.
+var TruncateUnits = []string{"hour", "day", "week", "month", "year"}
 
 // The role that opens the emergency path.
 const BreakGlass = "breakglass"
@@ -49,9 +54,19 @@ type Table struct {
 // A Mask says how one sensitive column reads for someone without an unmasked grant.
 type Mask struct {
 	Kind      string
-	KeepFirst int
-	KeepLast  int
+	KeepFirst int // partial
+	KeepLast  int // partial
+	// Domain is a hash mask's key domain: hashes of equal values are equal only within
+	// one domain, each domain having its own key. It is the name the policy gives, or
+	// DefaultDomain, so that a column joins no other unless the policy says so.
+	Domain string
+	Digits int    // round: significant digits kept
+	Unit   string // truncate: one of TruncateUnits
 }
+
+// DefaultDomain is the hash domain of a column whose mask names none: a domain of its
+// own. Named domains are identifiers without a dot, so no policy can name this one.
+func DefaultDomain(table, column string) string { return table + "." + column }
 
 // A Write says how a writable table may be changed under a write grant.
 type Write struct {
@@ -200,6 +215,34 @@ func (p *Policy) Capabilities(roles []string) (unmask, write []string) {
 	return sortedKeys(u), sortedKeys(w)
 }
 
+// HashDomains maps each hash domain of the policy to its columns, as "table.column",
+// sorted.
+func (p *Policy) HashDomains() map[string][]string {
+	out := map[string][]string{}
+	for _, name := range p.TableNames() {
+		t := p.Tables[name]
+		for _, c := range t.SensitiveColumns() {
+			if m := t.Masked[c]; m.Kind == MaskHash {
+				out[m.Domain] = append(out[m.Domain], name+"."+c)
+			}
+		}
+	}
+	return out
+}
+
+// Writers lists the roles that may write table, sorted: its write_<table> role and a
+// breakglass role that names it.
+func (p *Policy) Writers(table string) []string {
+	var out []string
+	for name, r := range p.Roles {
+		if slices.Contains(r.Write, table) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // TableNames lists the policy's tables, sorted.
 func (p *Policy) TableNames() []string {
 	names := make([]string, 0, len(p.Tables))
@@ -266,8 +309,15 @@ func sortedKeys(m map[string]bool) []string {
 
 // String describes a mask the way the policy file writes it.
 func (m Mask) String() string {
-	if m.Kind == MaskPartial {
+	switch m.Kind {
+	case MaskPartial:
 		return fmt.Sprintf("partial (first %d, last %d)", m.KeepFirst, m.KeepLast)
+	case MaskHash:
+		return fmt.Sprintf("hash (domain %s)", m.Domain)
+	case MaskRound:
+		return fmt.Sprintf("round (%d significant digits)", m.Digits)
+	case MaskTruncate:
+		return fmt.Sprintf("truncate (to the %s)", m.Unit)
 	}
 	return m.Kind
 }

@@ -155,3 +155,156 @@ func TestWorkingHours(t *testing.T) {
 		}
 	}
 }
+
+// edit applies old→new replacements to the demo policy; each old must be there.
+func edit(t *testing.T, pairs ...string) string {
+	t.Helper()
+	doc := string(demo.Policy)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(doc, pairs[i]) {
+			t.Fatalf("the demo policy has no %q", pairs[i])
+		}
+		doc = strings.Replace(doc, pairs[i], pairs[i+1], 1)
+	}
+	return doc
+}
+
+func TestHashDomains(t *testing.T) {
+	p := demoPolicy(t)
+	got := p.HashDomains()
+	want := map[string][]string{
+		"users.email":    {"users.email"},
+		"tx_hash":        {"deposits.tx_hash"},
+		"wallet_address": {"deposits.wallet_address", "withdrawals.destination_address"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("HashDomains() = %v, want = %v", got, want)
+	}
+	for d, cols := range want {
+		if strings.Join(got[d], ",") != strings.Join(cols, ",") {
+			t.Errorf("HashDomains()[%q] = %v, want = %v", d, got[d], cols)
+		}
+	}
+	if m := p.Tables["users"].Masked["email"]; m.Domain != policy.DefaultDomain("users", "email") || m.String() != "hash (domain users.email)" {
+		t.Errorf("users.email without a domain: want its own domain users.email, got = %q (%s)", m.Domain, m)
+	}
+	if m := p.Tables["deposits"].Masked["amount"]; m.Kind != policy.MaskRound || m.Digits != 1 {
+		t.Errorf("deposits.amount = %s, want round to 1 digit", m)
+	}
+	if m := p.Tables["withdrawals"].Masked["created_at"]; m.Kind != policy.MaskTruncate || m.Unit != "day" {
+		t.Errorf("withdrawals.created_at = %s, want truncate to the day", m)
+	}
+	if w := p.Writers("withdrawals"); strings.Join(w, ",") != "breakglass,write_withdrawals" {
+		t.Errorf("Writers(withdrawals) = %v, want breakglass and write_withdrawals", w)
+	}
+}
+
+// TestLoadRefusesWritableHashes: a column a write grant can set may not be hash-masked,
+// whatever domain it is in and whoever writes it: its writer could store guesses and
+// find, by hash, the rows that hold them. Each case is a way an insider editing the
+// policy might try to get such a column past the loader.
+func TestLoadRefusesWritableHashes(t *testing.T) {
+	const bgWrites = "    write: [accounts, withdrawals]\n"
+	tcs := []struct {
+		desc string
+		doc  string
+		want []string // fragments of the error
+	}{
+		{"the issue's policy: a writable destination hashed with users' e-mails",
+			edit(t, "destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash}",
+				"columns: [currency, status]", "columns: [user_id, currency, amount, destination_address, status, created_at]"),
+			[]string{"line 65: tables.withdrawals.masked.destination_address: hashed (domain withdrawals.destination_address)", "the other rows of withdrawals.destination_address", "through breakglass and write_withdrawals"}},
+		{"writable, in a domain shared with another table",
+			edit(t, "columns: [currency, status]", "columns: [currency, status, destination_address]"),
+			[]string{"line 65: tables.withdrawals.masked.destination_address: hashed (domain wallet_address)", "the rows of deposits.wallet_address"}},
+		{"the domain spelt in another case",
+			edit(t, "destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash, domain: Wallet_Address}",
+				"columns: [currency, status]", "columns: [currency, status, destination_address]"),
+			[]string{`tables.withdrawals.masked.destination_address.domain: "Wallet_Address" is not a domain name`}},
+		{"the domain in upper case, the column not writable",
+			edit(t, "wallet_address: {mask: hash, domain: wallet_address}", "wallet_address: {mask: hash, domain: WALLET_ADDRESS}"),
+			[]string{`"WALLET_ADDRESS" is not a domain name`}},
+		{"the domain with a trailing space",
+			edit(t, "wallet_address: {mask: hash, domain: wallet_address}", `wallet_address: {mask: hash, domain: "wallet_address "}`),
+			[]string{`"wallet_address " is not a domain name`}},
+		{"another column's implicit domain named outright",
+			edit(t, "wallet_address: {mask: hash, domain: wallet_address}", "wallet_address: {mask: hash, domain: users.email}"),
+			[]string{`"users.email" is not a domain name`}},
+		{"the implicit domain, the column writable",
+			edit(t, "destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash, domain: ~}",
+				"columns: [currency, status]", "columns: [currency, status, destination_address]"),
+			[]string{"hashed (domain withdrawals.destination_address)"}},
+		{"a table only breakglass writes",
+			edit(t, "      created_at: {mask: truncate, unit: day}\n  withdrawals:",
+				"      created_at: {mask: truncate, unit: day}\n    write:\n      operations: [update]\n      columns: [status, tx_hash]\n      max_rows: 5\n  withdrawals:",
+				bgWrites, "    write: [accounts, withdrawals, deposits]\n"),
+			[]string{"line 59: tables.deposits.masked.tx_hash: hashed (domain tx_hash) and writable (tables.deposits.write.columns, through breakglass)"}},
+		{"a writable table no role writes yet",
+			edit(t, "      created_at: {mask: truncate, unit: day}\n  withdrawals:",
+				"      created_at: {mask: truncate, unit: day}\n    write:\n      operations: [insert]\n      columns: [user_id, wallet_address]\n      max_rows: 5\n  withdrawals:"),
+			[]string{"tables.deposits.masked.wallet_address: hashed (domain wallet_address) and writable (tables.deposits.write.columns, through write_deposits)", "the rows of withdrawals.destination_address"}},
+		{"breakglass unmasks every table of the domain and writes",
+			edit(t, "columns: [currency, status]", "columns: [currency, status, destination_address]",
+				"  write_withdrawals:\n", "  write_unused:\n"),
+			[]string{"tables.withdrawals.masked.destination_address: hashed (domain wallet_address) and writable (tables.withdrawals.write.columns, through breakglass)"}},
+		{"the column listed twice",
+			edit(t, "columns: [currency, status]", "columns: [destination_address, currency, destination_address]"),
+			[]string{"tables.withdrawals.masked.destination_address: hashed"}},
+		{"a second withdrawals table further down",
+			edit(t, "  trades:\n", "  withdrawals:\n    primary_key: [id]\n  trades:\n"),
+			[]string{`"withdrawals" already defined`}},
+		{"a second mask for the column",
+			edit(t, "      destination_address: {mask: hash, domain: wallet_address}\n", "      destination_address: {mask: hash, domain: wallet_address}\n      destination_address: {mask: partial, keep_last: 4}\n"),
+			[]string{`"destination_address" already defined`}},
+		{"the writable column in another case",
+			edit(t, "columns: [currency, status]", "columns: [currency, status, Destination_Address]"),
+			[]string{`"Destination_Address" is not a column name`}},
+		{"a domain on a partial mask",
+			edit(t, "phone: {mask: partial, keep_last: 2}", "phone: {mask: partial, keep_last: 2, domain: wallet_address}"),
+			[]string{"tables.users.masked.phone.domain: domain does not apply to mask: partial"}},
+		{"keep_last on a hash",
+			edit(t, "email: {mask: hash}", "email: {mask: hash, keep_last: 4}"),
+			[]string{"tables.users.masked.email.keep_last: keep_last does not apply to mask: hash"}},
+		{"the mask in upper case",
+			edit(t, "email: {mask: hash}", "email: {mask: HASH}"),
+			[]string{`"HASH" is not a mask`}},
+		{"a misspelt domain key",
+			edit(t, "email: {mask: hash}", "email: {mask: hash, domian: wallet_address}"),
+			[]string{"domian"}},
+		{"round without digits",
+			edit(t, "amount: {mask: round, digits: 1}", "amount: {mask: round}"),
+			[]string{"tables.deposits.masked.amount.digits: round keeps 1 to 6 significant digits, got 0"}},
+		{"round keeping everything",
+			edit(t, "amount: {mask: round, digits: 1}", "amount: {mask: round, digits: 36}"),
+			[]string{"round keeps 1 to 6 significant digits, got 36"}},
+		{"truncate to the minute",
+			edit(t, "created_at: {mask: truncate, unit: day}", "created_at: {mask: truncate, unit: minute}"),
+			[]string{`tables.deposits.masked.created_at.unit: "minute" is not a unit: use hour, day, week, month, year`}},
+	}
+	for _, tc := range tcs {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := policy.Load([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error mentioning %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load error = %v\nwant it to mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadAcceptsWritableKeylessMasks: partial, round and truncate need no key, so anyone
+// can compute them from a guess; a writable column may use them (the database tests in
+// functions/query show that comparing such a column with another reveals nothing).
+func TestLoadAcceptsWritableKeylessMasks(t *testing.T) {
+	for _, mask := range []string{"{mask: partial, keep_first: 4, keep_last: 4}", "{mask: redact}", "{mask: null}"} {
+		doc := edit(t, "destination_address: {mask: hash, domain: wallet_address}", "destination_address: "+mask,
+			"columns: [currency, status]", "columns: [currency, status, destination_address, amount, created_at]")
+		if _, err := policy.Load([]byte(doc)); err != nil {
+			t.Errorf("when the writable destination is masked %s (amount rounded, created_at truncated), want Load to succeed, got = %v", mask, err)
+		}
+	}
+}
