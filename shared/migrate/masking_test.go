@@ -345,3 +345,94 @@ func sqlstate(err error) string {
 	}
 	return ""
 }
+
+// TestOraclesInTheTables: what in a table's definition lets a write confirm a value
+// developers may not see makes the migrations refuse the policy, naming it. Each case
+// is an application schema an insider could propose, with the policy that goes with it.
+func TestOraclesInTheTables(t *testing.T) {
+	tcs := []struct {
+		desc  string
+		ddl   string   // run by the tables' owner first
+		edits []string // old, new pairs applied to the demo policy
+		want  string   // a fragment of Apply's error; "" when it must succeed
+	}{
+		{"a unique index over a writable and a sensitive column",
+			`CREATE UNIQUE INDEX w_currency_dest ON public.withdrawals (currency, destination_address)`, nil,
+			"unique or exclusion index w_currency_dest covers writable column currency and sensitive column destination_address"},
+		{"a unique index whose predicate reads a sensitive column",
+			`CREATE UNIQUE INDEX w_big ON public.withdrawals (id, status) WHERE amount > 1`, nil,
+			"unique or exclusion index w_big covers writable column status and sensitive column amount"},
+		{"an exclusion constraint over a writable and a sensitive column",
+			`ALTER TABLE public.withdrawals ADD CONSTRAINT w_excl EXCLUDE USING btree (status WITH =, destination_address WITH =)`, nil,
+			"unique or exclusion index w_excl covers writable column status and sensitive column destination_address"},
+		{"a unique index over writable, non-sensitive columns only",
+			`CREATE UNIQUE INDEX w_id_status ON public.withdrawals (id, status)`, nil, ""},
+		{"a check relating a writable column to a sensitive one",
+			`ALTER TABLE public.withdrawals ADD CONSTRAINT w_check CHECK (status <> destination_address)`, nil,
+			"check constraint w_check relates writable column status to sensitive column destination_address"},
+		{"a check on a sensitive column alone",
+			`ALTER TABLE public.withdrawals ADD CONSTRAINT w_positive CHECK (amount >= 0)`, nil, ""},
+		{"a writable column referencing users' e-mails",
+			`ALTER TABLE public.withdrawals ADD COLUMN contact text REFERENCES public.users (email)`,
+			[]string{"columns: [currency, status]", "columns: [currency, status, contact]"},
+			"foreign key withdrawals_contact_fkey ties writable column contact to sensitive column users.email"},
+		{"a sensitive column referencing a writable one",
+			`ALTER TABLE public.withdrawals ADD COLUMN ref text UNIQUE;
+			 ALTER TABLE public.deposits ADD COLUMN withdrawal_ref text REFERENCES public.withdrawals (ref) ON UPDATE CASCADE`,
+			[]string{"columns: [currency, status]", "columns: [currency, status, ref]",
+				"tx_hash: {mask: hash, domain: tx_hash}", "tx_hash: {mask: hash, domain: tx_hash}\n      withdrawal_ref: {mask: redact}"},
+			"foreign key deposits_withdrawal_ref_fkey ties writable column ref to sensitive column deposits.withdrawal_ref"},
+		{"an unmasked column computed from a sensitive one",
+			`ALTER TABLE public.users ADD COLUMN email_domain text GENERATED ALWAYS AS (split_part(email, '@', 2)) STORED`, nil,
+			"generated column email_domain is computed from sensitive columns (email) but is not masked"},
+		{"a hashed column computed from a writable one",
+			`ALTER TABLE public.withdrawals ADD COLUMN status_key text GENERATED ALWAYS AS (lower(status)) STORED`,
+			[]string{"destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash, domain: wallet_address}\n      status_key: {mask: hash, domain: wallet_address}"},
+			"generated column status_key is computed from writable columns (status) and hashed"},
+		{"a column computed from a writable and a sensitive one, partly shown",
+			`ALTER TABLE public.withdrawals ADD COLUMN probe text GENERATED ALWAYS AS (left(destination_address, length(status))) STORED`,
+			[]string{"destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash, domain: wallet_address}\n      probe: {mask: partial, keep_first: 2}"},
+			"generated column probe is computed from writable and sensitive columns (destination_address, status) and its mask (partial (first 2, last 0)) shows part of it"},
+		{"the same column redacted",
+			`ALTER TABLE public.withdrawals ADD COLUMN probe text GENERATED ALWAYS AS (left(destination_address, length(status))) STORED`,
+			[]string{"destination_address: {mask: hash, domain: wallet_address}", "destination_address: {mask: hash, domain: wallet_address}\n      probe: {mask: redact}"},
+			""},
+	}
+	for _, tc := range tcs {
+		t.Run(tc.desc, func(t *testing.T) {
+			d := dbtest.New(t)
+			ctx := t.Context()
+			owner, err := pgx.Connect(ctx, d.OwnerURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer owner.Close(ctx)
+			if _, err := owner.Exec(ctx, tc.ddl); err != nil {
+				t.Fatalf("as the owner, %s: %v", tc.ddl, err)
+			}
+			doc := string(demo.Policy)
+			for i := 0; i+1 < len(tc.edits); i += 2 {
+				if !strings.Contains(doc, tc.edits[i]) {
+					t.Fatalf("the demo policy has no %q", tc.edits[i])
+				}
+				doc = strings.Replace(doc, tc.edits[i], tc.edits[i+1], 1)
+			}
+			pol, err := policy.Load([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			admin, err := pgx.Connect(ctx, d.AdminURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer admin.Close(ctx)
+			err = migrate.Apply(ctx, admin, pol, migrate.Options{Prefix: d.Roles.Prefix, Role: d.AdminRole})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("when the owner ran %q, want Apply to succeed, got = %v", tc.ddl, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("when the owner ran %q, want Apply to fail with %q, got = %v", tc.ddl, tc.want, err)
+			}
+		})
+	}
+}

@@ -590,6 +590,9 @@ func (m *migration) table(t *policy.Table) error {
 	if !unique {
 		return fmt.Errorf("primary_key %v is not unique: no unique index or constraint of public.%s uses only these columns", t.PrimaryKey, t.Name)
 	}
+	if err := m.oracles(t); err != nil {
+		return err
+	}
 	for _, role := range capabilityRoles(r, t) {
 		if err := m.ensureRole(role, "NOLOGIN INHERIT"); err != nil {
 			return err
