@@ -214,6 +214,11 @@ func (h *harness) loadSecrets() *secrets {
 	s.add("deposits.wallet_address", h.collectStrings(`SELECT wallet_address FROM public.deposits`))
 	s.add("deposits.tx_hash", h.collectStrings(`SELECT tx_hash FROM public.deposits`))
 	s.add("withdrawals.destination_address", h.collectStrings(`SELECT destination_address FROM public.withdrawals`))
+	// Exact times locate a transaction on its chain; to the microsecond, no other value
+	// of the data spells one by chance. (Exact amounts could: a trade's price or
+	// quantity may share their digits, so they are checked by TestDemoMasksLocateNoTransaction.)
+	s.add("deposits.created_at", h.collectStrings(`SELECT created_at::text FROM public.deposits`))
+	s.add("withdrawals.created_at", h.collectStrings(`SELECT created_at::text FROM public.withdrawals`))
 	return s
 }
 
@@ -247,6 +252,10 @@ func TestCorpusThroughHTTP(t *testing.T) {
 	probe := h.scalar(`SELECT email FROM public.users WHERE id = 42`)
 	if _, ok := sec.find(`{"rows":[["x` + probe + `y"]]}`); !ok {
 		t.Fatalf("want the leak detector to find %q in a body, got nothing", probe)
+	}
+	// Times are spelt in answers as the detector holds them (the text of a timestamptz).
+	if got, want := firstString(t, h.query(dev1, `SELECT executed_at FROM trades WHERE id = 1`)), h.scalar(`SELECT executed_at::text FROM public.trades WHERE id = 1`); got != want {
+		t.Fatalf("want an answer to spell a time as its text %q, as the leak detector holds them, got = %q", want, got)
 	}
 
 	// The writer holds write and unmasked grants; both developers' roles exist before
