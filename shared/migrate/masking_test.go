@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -21,11 +22,7 @@ import (
 // that fails on some rows answers a question about them.
 func TestMaskExpressions(t *testing.T) {
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, dbtest.AdminURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, dbtest.AdminURL(t))
 	// Truncation is in UTC whatever the reader's time zone: +05:30 moves day boundaries.
 	if _, err := conn.Exec(ctx, `SET TimeZone = 'Asia/Kolkata'`); err != nil {
 		t.Fatal(err)
@@ -98,16 +95,8 @@ func literalOf(v string) string {
 func TestHashDomains(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := t.Context()
-	owner, err := pgx.Connect(ctx, d.OwnerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close(ctx)
-	admin, err := pgx.Connect(ctx, d.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	owner := connect(t, d.OwnerURL)
+	admin := connect(t, d.AdminURL)
 	var email string
 	if err := owner.QueryRow(ctx, `UPDATE public.withdrawals SET destination_address = (SELECT email FROM public.users WHERE id = 7) WHERE id = 1 RETURNING destination_address`).Scan(&email); err != nil {
 		t.Fatal(err)
@@ -125,7 +114,7 @@ func TestHashDomains(t *testing.T) {
 		return n
 	}
 	var rawEmail, rawWallet int
-	err = pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL search_path = public`); err != nil {
 			return err
 		}
@@ -194,11 +183,7 @@ func TestHashDomains(t *testing.T) {
 func TestMaskingKeysReadOnlyByMasker(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, d.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := connect(t, d.AdminURL)
 	if _, err := d.SyncDeveloper(ctx, "dev1@example.com"); err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +231,7 @@ func TestMaskingKeysReadOnlyByMasker(t *testing.T) {
 func TestDomainKeysAcrossMigrations(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := t.Context()
-	admin, err := pgx.Connect(ctx, d.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := connect(t, d.AdminURL)
 	type hashes struct{ email, wallet, dest string }
 	read := func() hashes {
 		t.Helper()
@@ -308,11 +289,7 @@ func TestDomainKeysAcrossMigrations(t *testing.T) {
 func TestMaskNeedsItsType(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, d.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, d.AdminURL)
 	tcs := []struct{ old, new, want string }{
 		{"email: {mask: hash}", "email: {mask: round, digits: 2}", "column email is text; mask round needs a number"},
 		{"email: {mask: hash}", "email: {mask: truncate, unit: day}", "column email is text; mask truncate needs timestamptz"},
@@ -402,11 +379,7 @@ func TestOraclesInTheTables(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			d := dbtest.New(t)
 			ctx := t.Context()
-			owner, err := pgx.Connect(ctx, d.OwnerURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer owner.Close(ctx)
+			owner := connect(t, d.OwnerURL)
 			if _, err := owner.Exec(ctx, tc.ddl); err != nil {
 				t.Fatalf("as the owner, %s: %v", tc.ddl, err)
 			}
@@ -421,11 +394,7 @@ func TestOraclesInTheTables(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			admin, err := pgx.Connect(ctx, d.AdminURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer admin.Close(ctx)
+			admin := connect(t, d.AdminURL)
 			err = migrate.Apply(ctx, admin, pol, migrate.Options{Prefix: d.Roles.Prefix, Role: d.AdminRole})
 			switch {
 			case tc.want == "" && err != nil:
@@ -435,4 +404,15 @@ func TestOraclesInTheTables(t *testing.T) {
 			}
 		})
 	}
+}
+
+// connect opens a connection for the length of the test.
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

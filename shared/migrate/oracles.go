@@ -38,8 +38,12 @@ func (m *migration) oracles(t *policy.Table) error {
 		return ok && pt.IsMasked(c)
 	}
 
+	type derived struct {
+		Name string
+		From []string
+	}
 	// Generated columns first: one computed from a writable column is itself written.
-	rows, err := m.tx.Query(m.ctx, `
+	generated, err := collect[derived](m, "generated columns", `
 		SELECT a.attname::text, array_agg(DISTINCT r.attname::text ORDER BY r.attname::text)
 		  FROM pg_attribute a
 		  JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
@@ -50,15 +54,7 @@ func (m *migration) oracles(t *policy.Table) error {
 		 WHERE a.attrelid = to_regclass($1) AND a.attgenerated <> '' AND NOT a.attisdropped
 		 GROUP BY a.attname ORDER BY 1`, qt)
 	if err != nil {
-		return fmt.Errorf("reading generated columns: %w", err)
-	}
-	type derived struct {
-		Name string
-		From []string
-	}
-	generated, err := pgx.CollectRows(rows, pgx.RowToStructByPos[derived])
-	if err != nil {
-		return fmt.Errorf("reading generated columns: %w", err)
+		return err
 	}
 	chosen := map[string]bool{} // columns a write sets, directly or through a generated column
 	if t.Write != nil {
@@ -86,7 +82,7 @@ func (m *migration) oracles(t *policy.Table) error {
 	if len(chosen) > 0 {
 		// Unique indexes and exclusion constraints: key columns, and the columns their
 		// expressions and predicates read.
-		rows, err := m.tx.Query(m.ctx, `
+		indexes, err := collect[derived](m, "unique indexes", `
 			SELECT c.relname::text, array_agg(DISTINCT a.attname::text ORDER BY a.attname::text)
 			  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0 AND (
@@ -97,11 +93,7 @@ func (m *migration) oracles(t *policy.Table) error {
 			 WHERE i.indrelid = to_regclass($1) AND (i.indisunique OR i.indisexclusion)
 			 GROUP BY c.relname ORDER BY 1`, qt)
 		if err != nil {
-			return fmt.Errorf("reading unique indexes: %w", err)
-		}
-		indexes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[derived])
-		if err != nil {
-			return fmt.Errorf("reading unique indexes: %w", err)
+			return err
 		}
 		for _, ix := range indexes {
 			w := slices.IndexFunc(ix.From, func(c string) bool { return chosen[c] })
@@ -112,17 +104,13 @@ func (m *migration) oracles(t *policy.Table) error {
 		}
 
 		// Check constraints relating a chosen column to another, sensitive, one.
-		rows, err = m.tx.Query(m.ctx, `
+		checks, err := collect[derived](m, "check constraints", `
 			SELECT con.conname::text, array_agg(a.attname::text ORDER BY a.attname::text)
 			  FROM pg_constraint con JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
 			 WHERE con.conrelid = to_regclass($1) AND con.contype = 'c'
 			 GROUP BY con.conname ORDER BY 1`, qt)
 		if err != nil {
-			return fmt.Errorf("reading check constraints: %w", err)
-		}
-		checks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[derived])
-		if err != nil {
-			return fmt.Errorf("reading check constraints: %w", err)
+			return err
 		}
 		for _, ck := range checks {
 		pairs:
@@ -139,7 +127,14 @@ func (m *migration) oracles(t *policy.Table) error {
 
 	// Foreign keys from this table or to it: a writable column on one side, a
 	// sensitive column of a policy table on the other.
-	rows, err = m.tx.Query(m.ctx, `
+	type foreignKey struct {
+		Name    string
+		Src     string
+		SrcCols []string
+		Dst     string
+		DstCols []string
+	}
+	fks, err := collect[foreignKey](m, "foreign keys", `
 		SELECT con.conname::text, src.relname::text,
 		       array(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey) ORDER BY 1),
 		       dst.relname::text,
@@ -151,18 +146,7 @@ func (m *migration) oracles(t *policy.Table) error {
 		   AND src.relnamespace = 'public'::regnamespace AND dst.relnamespace = 'public'::regnamespace
 		 ORDER BY 1`, qt)
 	if err != nil {
-		return fmt.Errorf("reading foreign keys: %w", err)
-	}
-	type foreignKey struct {
-		Name    string
-		Src     string
-		SrcCols []string
-		Dst     string
-		DstCols []string
-	}
-	fks, err := pgx.CollectRows(rows, pgx.RowToStructByPos[foreignKey])
-	if err != nil {
-		return fmt.Errorf("reading foreign keys: %w", err)
+		return err
 	}
 	for _, fk := range fks {
 		for _, side := range []struct {
@@ -183,4 +167,18 @@ func (m *migration) oracles(t *policy.Table) error {
 		return fmt.Errorf("a write or a read could confirm values developers may not see: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// collect runs a catalog query in the migration's transaction and returns its rows as
+// Ts, by position; what names the rows in errors.
+func collect[T any](m *migration, what, sql string, args ...any) ([]T, error) {
+	rows, err := m.tx.Query(m.ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[T])
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", what, err)
+	}
+	return out, nil
 }
