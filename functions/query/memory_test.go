@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,12 @@ func (u usage) String() string {
 }
 
 func fmtMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// ended reports whether err says that a process has ended: reaped (its /proc entry is
+// gone), or exiting (the kernel answers ESRCH), between its listing and its reading.
+func ended(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
 
 // procStatus reads the kB fields of /proc/<pid>/status. A process that has ended (a
 // zombie has no memory left to report) is fs.ErrNotExist, as one already reaped is.
@@ -139,7 +146,7 @@ func (h *harness) localServer(t *testing.T) server {
 		t.Fatal(err)
 	}
 	ppid, err := parentPID(pid)
-	if errors.Is(err, fs.ErrNotExist) {
+	if ended(err) {
 		t.Skipf("backend %d of the test's connection is no process of this machine: the server runs elsewhere", pid)
 	}
 	if err != nil {
@@ -236,7 +243,7 @@ func (h *harness) measure(t *testing.T, fn func()) usage {
 		// Writing 5 resets VmHWM to the current RSS, so it is this statement's peak.
 		err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 		switch {
-		case errors.Is(err, fs.ErrNotExist): // the backend has ended since
+		case ended(err): // the backend has ended since it was listed
 		case errors.Is(err, fs.ErrPermission):
 			t.Skipf("cannot reset the peak memory of backend %d (%v): run the test as root or as the server's OS user", pid, err)
 		case err != nil:
@@ -253,7 +260,7 @@ func (h *harness) measure(t *testing.T, fn func()) usage {
 		current := map[int]bool{}
 		for _, pid := range pids {
 			st, err := procStatus(pid)
-			if errors.Is(err, fs.ErrNotExist) {
+			if ended(err) {
 				continue // ended between the listing and the reading
 			}
 			if err != nil {
@@ -261,7 +268,7 @@ func (h *harness) measure(t *testing.T, fn func()) usage {
 			}
 			// The right processes: backends of the test's server, not pids of another machine.
 			ppid, err := parentPID(pid)
-			if errors.Is(err, fs.ErrNotExist) {
+			if ended(err) {
 				continue
 			}
 			if err != nil {
