@@ -46,7 +46,7 @@ func TestAuditRecordsUnmaskedColumns(t *testing.T) {
 func TestAuditFailsClosedWhenKMSIsDown(t *testing.T) {
 	for _, mode := range audittest.ChainStartFailures() {
 		t.Run(mode.Desc, func(t *testing.T) {
-			h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(500 * time.Millisecond)}})
+			h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 			mode.Fail(h.fake)
 			r := h.query(dev1, "SELECT 1")
 			if r.status != http.StatusServiceUnavailable || r.err().Code != "audit_unavailable" {

@@ -3,19 +3,26 @@ package query_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/cloudsqlemu"
+	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/sqlguard"
 )
@@ -23,9 +30,12 @@ import (
 // The memory tests (issue 11, finding 2) send what an insider who read the guard would
 // send through the real function, and measure the database backends that serve them
 // while they run: the private memory (RssAnon) and peak resident memory (VmHWM) of every
-// backend of the query login, read from /proc, and the temporary files of the cluster
-// (pg_ls_tmpdir). The test runs on the machine of the throwaway cluster, as root, so it
-// can read those files and reset VmHWM; elsewhere it is skipped.
+// backend of the function's pool, read from /proc, and those backends' temporary files,
+// read from the server's data directory. No database login is privileged for it: the
+// function's login lists its own backends, and the rest is read from outside the
+// server, which needs the test to run on the server's machine as root (or as the
+// server's OS user), as scripts/test.sh runs it. Elsewhere the tests are skipped, saying
+// why; a measurement that cannot be taken on the server's machine fails the test.
 //
 // The bound asserted is sqlguard.MemoryBound for the data the test runs on: what the
 // guard's memory rules and the query login's settings allow, given the rows of the
@@ -34,7 +44,7 @@ import (
 // usage is what one statement made the database hold.
 type usage struct {
 	anon, hwm int64 // the largest RssAnon and VmHWM of one backend, bytes
-	temp      int64 // the largest total size of temporary files, bytes
+	temp      int64 // the largest total size of the backends' temporary files, bytes
 	goHeap    uint64
 	backends  int
 }
@@ -46,7 +56,14 @@ func (u usage) String() string {
 
 func fmtMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// procStatus reads the kB fields of /proc/<pid>/status.
+// ended reports whether err says that a process has ended: reaped (its /proc entry is
+// gone), or exiting (the kernel answers ESRCH), between its listing and its reading.
+func ended(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+}
+
+// procStatus reads the kB fields of /proc/<pid>/status. A process that has ended (a
+// zombie has no memory left to report) is fs.ErrNotExist, as one already reaped is.
 func procStatus(pid int) (map[string]int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -59,60 +76,221 @@ func procStatus(pid int) (map[string]int64, error) {
 			continue
 		}
 		f := strings.Fields(string(v))
+		if string(k) == "State" && len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
+			return nil, fmt.Errorf("process %d has ended: %w", pid, fs.ErrNotExist)
+		}
 		if len(f) == 2 && f[1] == "kB" {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("/proc/%d/status: %s: %w", pid, k, err)
+			}
 			out[string(k)] = n << 10
+		}
+	}
+	for _, k := range []string{"RssAnon", "VmHWM"} {
+		if _, ok := out[k]; !ok {
+			return nil, fmt.Errorf("/proc/%d/status has no %s", pid, k)
 		}
 	}
 	return out, nil
 }
 
-// backends are the query login's backends and their parallel workers.
-func (h *harness) backends(ctx context.Context) []int {
-	rows, err := h.admin.Query(ctx, `
-		SELECT pid FROM pg_stat_activity
-		 WHERE usename = $1 OR leader_pid IN (SELECT pid FROM pg_stat_activity WHERE usename = $1)`,
-		h.d.Login(migrate.GroupQuery))
+// parentPID reads the parent of pid from /proc/<pid>/stat.
+func parentPID(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return nil
+		return 0, err
 	}
-	pids, _ := pgx.CollectRows(rows, pgx.RowTo[int])
-	return pids
+	// "pid (comm) state ppid …": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, b)
+	}
+	return strconv.Atoi(f[1])
 }
 
-// measure runs fn and samples every 20 ms, until fn returns, the memory of the query
-// login's backends and the cluster's temporary files.
+// server is the database server seen from its own machine: the tests' observer of what
+// no unprivileged login may read (other backends' memory, the temporary files).
+type server struct {
+	dataDir    string
+	postmaster int // the pid in dataDir/postmaster.pid
+}
+
+// localServer finds the server of the test's database on this machine through the data
+// directory the emulation recorded, and proves it is the one serving the test: the
+// function's login's backend is a child of that directory's postmaster. It skips the
+// test when the server runs elsewhere or this process may not read its files.
+func (h *harness) localServer(t *testing.T) server {
+	t.Helper()
+	e := dbtest.Emulation(t)
+	if e.DataDirectory == "" {
+		t.Fatalf("%s records no data directory: rebuild the emulation (scripts/test.sh does)", os.Getenv(cloudsqlemu.EnvFile))
+	}
+	s := server{dataDir: e.DataDirectory}
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "postmaster.pid"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		t.Skipf("the server's data directory %s is not on this machine: its backends' memory and temporary files can be measured only on its machine", s.dataDir)
+	case errors.Is(err, fs.ErrPermission):
+		t.Skipf("cannot read the server's files (%v): run the test as root or as the server's OS user", err)
+	case err != nil:
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if s.postmaster, err = strconv.Atoi(strings.TrimSpace(first)); err != nil {
+		t.Fatalf("%s/postmaster.pid: %v", s.dataDir, err)
+	}
+	var pid int
+	if err := h.login.QueryRow(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	ppid, err := parentPID(pid)
+	if ended(err) {
+		t.Skipf("backend %d of the test's connection is no process of this machine: the server runs elsewhere", pid)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ppid != s.postmaster {
+		t.Fatalf("backend %d of the test's connection is a child of %d, not of the postmaster %d of %s: the emulation names another server's data directory", pid, ppid, s.postmaster, s.dataDir)
+	}
+	return s
+}
+
+// tempBytes is the total size of the temporary files of the backends pids, in every
+// tablespace's temporary directory: the files PostgreSQL names pgsql_tmp<pid>.<n> and
+// the shared filesets (directories) named the same way after the backend that made them.
+// A directory that does not exist holds nothing (PostgreSQL makes it on first use).
+func (s server) tempBytes(pids map[int]bool) (int64, error) {
+	dirs, err := filepath.Glob(filepath.Join(s.dataDir, "pg_tblspc", "*", "PG_*", "pgsql_tmp"))
+	if err != nil {
+		return 0, err
+	}
+	dirs = append(dirs, filepath.Join(s.dataDir, "base", "pgsql_tmp"))
+	var total int64
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		for _, en := range entries {
+			digits, _, _ := strings.Cut(strings.TrimPrefix(en.Name(), "pgsql_tmp"), ".")
+			if pid, err := strconv.Atoi(digits); err != nil || !pids[pid] {
+				continue
+			}
+			// Files come and go while the statement runs: one gone is no longer counted.
+			err := filepath.WalkDir(filepath.Join(dir, en.Name()), func(_ string, d fs.DirEntry, err error) error {
+				if err == nil && d.Type().IsRegular() {
+					var info fs.FileInfo
+					if info, err = d.Info(); err == nil {
+						total += info.Size()
+					}
+				}
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			})
+			if err != nil {
+				return 0, err
+			}
+		}
+	}
+	return total, nil
+}
+
+// backends are the function's backends: the sessions of the query login that the
+// function's pool opened (application_name airlock, or airlock r=… while a request runs,
+// shared/db and run.go), and their parallel workers. The login lists them itself: a
+// login sees every column of its own backends, and no one else needs to.
+func (h *harness) backends(ctx context.Context) ([]int, error) {
+	rows, err := h.login.Query(ctx, `
+		WITH pool AS (
+			SELECT pid FROM pg_stat_activity
+			 WHERE usename = session_user AND (application_name = 'airlock' OR application_name LIKE 'airlock r=%'))
+		SELECT pid FROM pool
+		 UNION
+		SELECT pid FROM pg_stat_activity WHERE leader_pid IN (SELECT pid FROM pool)`)
+	if err != nil {
+		return nil, fmt.Errorf("listing the function's backends: %w", err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("listing the function's backends: %w", err)
+	}
+	return pids, nil
+}
+
+// measure runs fn and samples every 20 ms, until fn returns, the memory and temporary
+// files of the function's backends. A sample that cannot be taken fails the test (after
+// fn returns): a measure that silently read nothing would pass every bound.
 func (h *harness) measure(t *testing.T, fn func()) usage {
 	t.Helper()
 	ctx := context.Background()
+	srv := h.localServer(t)
 	// A fresh backend: memory a backend's allocator kept from an earlier statement would
 	// otherwise count against this one.
 	h.deps.Pool.Reset()
-	for _, pid := range h.backends(ctx) {
+	pids, err := h.backends(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
 		// Writing 5 resets VmHWM to the current RSS, so it is this statement's peak.
-		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
-			t.Skipf("cannot reset the peak memory of backend %d (%v): run as root on the database's machine", pid, err)
+		err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+		switch {
+		case ended(err): // the backend has ended since it was listed
+		case errors.Is(err, fs.ErrPermission):
+			t.Skipf("cannot reset the peak memory of backend %d (%v): run the test as root or as the server's OS user", pid, err)
+		case err != nil:
+			t.Fatalf("resetting the peak memory of backend %d: %v", pid, err)
 		}
 	}
 	var u usage
 	seen := map[int]bool{}
-	sample := func() {
-		for _, pid := range h.backends(ctx) {
+	sample := func() error {
+		pids, err := h.backends(ctx)
+		if err != nil {
+			return err
+		}
+		current := map[int]bool{}
+		for _, pid := range pids {
 			st, err := procStatus(pid)
+			if ended(err) {
+				continue // ended between the listing and the reading
+			}
 			if err != nil {
+				return err
+			}
+			// The right processes: backends of the test's server, not pids of another machine.
+			ppid, err := parentPID(pid)
+			if ended(err) {
 				continue
 			}
+			if err != nil {
+				return err
+			}
+			if ppid != srv.postmaster {
+				return fmt.Errorf("backend %d is a child of %d, not of the server's postmaster %d", pid, ppid, srv.postmaster)
+			}
+			current[pid] = true
 			seen[pid] = true
 			u.anon = max(u.anon, st["RssAnon"])
 			u.hwm = max(u.hwm, st["VmHWM"])
 		}
-		var temp int64
-		if err := h.admin.QueryRow(ctx, `SELECT coalesce(sum(size), 0) FROM pg_ls_tmpdir()`).Scan(&temp); err == nil {
-			u.temp = max(u.temp, temp)
+		temp, err := srv.tempBytes(current)
+		if err != nil {
+			return fmt.Errorf("reading the temporary files of backends %v: %w", slices.Sorted(maps.Keys(current)), err)
 		}
+		u.temp = max(u.temp, temp)
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		u.goHeap = max(u.goHeap, ms.HeapInuse)
+		return nil
 	}
 	done := make(chan struct{})
 	go func() {
@@ -121,13 +299,19 @@ func (h *harness) measure(t *testing.T, fn func()) usage {
 	}()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var failed error
 	for running := true; running; {
 		select {
 		case <-done:
 			running = false
 		case <-tick.C:
 		}
-		sample()
+		if failed == nil {
+			failed = sample()
+		}
+	}
+	if failed != nil {
+		t.Fatalf("measuring the function's backends while the statement ran: %v", failed)
 	}
 	u.backends = len(seen)
 	if u.backends == 0 {
@@ -136,9 +320,12 @@ func (h *harness) measure(t *testing.T, fn func()) usage {
 	return u
 }
 
-// memoryPolicy is the demo policy with a 10 s statement timeout: an attack the guard
-// lets through must stay under the bound for as long as it runs, and 10 s is long
-// enough for an unbounded one to pass it (the issue's example grew by about 500 MB/s).
+// memoryPolicy is the demo policy with the given statement timeout. The attacks that
+// run until the database stops them get 10 s: one the guard lets through must stay under
+// the bound for as long as it runs, and 10 s is long enough for an unbounded one to pass
+// it (the issue's example grew by about 500 MB/s); on a slower machine it grows less,
+// and any way of stopping it is accepted. Statements that must finish get honestTimeout,
+// which no load can reach.
 func memoryPolicy(t *testing.T, timeout string) []byte {
 	return policyVariant(t, "statement_timeout: 30s", "statement_timeout: "+timeout)
 }
@@ -191,11 +378,17 @@ func memoryAttacks() []memoryAttack {
 // TestMemoryIsBounded runs every attack through the function and checks, while it runs,
 // that no backend grows past backendBound and temporary files stay under temp_file_limit.
 func TestMemoryIsBounded(t *testing.T) {
-	h := newHarness(t, harnessOptions{policy: memoryPolicy(t, "10s")})
+	// endless runs what only the database can stop; h the rest, which must finish.
+	h := newHarness(t, harnessOptions{policy: memoryPolicy(t, honestTimeout)})
+	endless := newHarness(t, harnessOptions{policy: memoryPolicy(t, "10s")})
 	limit := tempFileLimit(t, h)
 	backendBound := h.memoryBound(t)
 	for i, a := range memoryAttacks() {
 		t.Run(a.name, func(t *testing.T) {
+			h := h
+			if slices.Contains(a.outcomes, "timeout") {
+				h = endless
+			}
 			who := []string{dev1, dev2}[i%2] // denied-burst alerts are not the subject here
 			var r response
 			u := h.measure(t, func() { r = h.query(who, a.sql) })
@@ -222,6 +415,7 @@ func TestMemoryIsBounded(t *testing.T) {
 		})
 	}
 	h.quiescent(t, "after the memory attacks")
+	endless.quiescent(t, "after the memory attacks")
 }
 
 // TestTempFileLimit runs the issue's 100-million-row sort with a statement timeout long
@@ -261,8 +455,9 @@ func (h *harness) memoryBound(t *testing.T) int64 {
 	var rows, rowBytes int64
 	for _, tbl := range []string{"users", "accounts", "deposits", "withdrawals", "trades"} {
 		var n, l int64
-		if err := h.admin.QueryRow(context.Background(), `SELECT count(*), coalesce(max(length(row_to_json(t)::text)), 0) FROM public.`+tbl+` t`).Scan(&n, &l); err != nil {
-			t.Fatal(err)
+		// As the tables' owner: the admin may not read them, as on Cloud SQL.
+		if err := h.owner.QueryRow(context.Background(), `SELECT count(*), coalesce(max(length(row_to_json(t)::text)), 0) FROM public.`+tbl+` t`).Scan(&n, &l); err != nil {
+			t.Fatalf("reading the size of %s as its owner: %v", tbl, err)
 		}
 		rows, rowBytes = max(rows, n), max(rowBytes, l)
 	}
@@ -293,10 +488,17 @@ func tempFileLimit(t *testing.T, h *harness) int64 {
 	if m == nil {
 		t.Fatal("terraform/sql.tf sets no temp_file_limit database flag")
 	}
-	want, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	got, _ := strconv.ParseInt(h.scalar(`SELECT setting FROM pg_settings WHERE name = 'temp_file_limit'`), 10, 64)
+	want, err := strconv.ParseInt(string(m[1]), 10, 64)
+	if err != nil {
+		t.Fatalf("terraform/sql.tf: temp_file_limit: %v", err)
+	}
+	setting := h.scalar(`SELECT setting FROM pg_settings WHERE name = 'temp_file_limit'`)
+	got, err := strconv.ParseInt(setting, 10, 64)
+	if err != nil {
+		t.Fatalf("the test cluster's temp_file_limit %q: %v", setting, err)
+	}
 	if got != want {
-		t.Fatalf("the test cluster runs with temp_file_limit = %d kB, terraform/sql.tf deploys %d kB: start it with -c temp_file_limit=%d (scripts/lib/pg.sh does)", got, want, want)
+		t.Fatalf("the test cluster runs with temp_file_limit = %d kB, terraform/sql.tf deploys %d kB: the emulation applies sql.tf's flags (scripts/cmd/cloudsqlemu); rebuild it", got, want)
 	}
 	return want << 10
 }
@@ -344,8 +546,9 @@ func TestQuerySessionSettings(t *testing.T) {
 }
 
 // TestMeasureSeesMemory checks the measuring itself: a statement known to use memory (an
-// allowed aggregate that keeps 60,000 rows of about 300 bytes) must register. Without it, a
-// measure that always read zero would pass every bound.
+// allowed aggregate that keeps 60,000 rows of about 300 bytes) and one known to write
+// temporary files (a sort of a million rows, about 40 MB, past work_mem) must register.
+// Without it, a measure that always read zero would pass every bound.
 func TestMeasureSeesMemory(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	var r response
@@ -355,8 +558,19 @@ func TestMeasureSeesMemory(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("want the aggregate to run, got = %s", r)
 	}
+	t.Logf("aggregate: %s", u)
 	if u.anon < 8<<20 {
 		t.Errorf("when dev1 aggregates 60,000 rows of about 300 bytes, want the measure to see more than 8 MiB of backend memory, got %s", u)
+	}
+	u = h.measure(t, func() {
+		r = h.query(dev1, "SELECT count(*) FROM (SELECT md5(g::text) AS h FROM generate_series(1, 1000000) AS g ORDER BY 1) AS s")
+	})
+	if r.status != http.StatusOK {
+		t.Fatalf("want the sort to run, got = %s", r)
+	}
+	t.Logf("sort: %s", u)
+	if u.temp < 8<<20 {
+		t.Errorf("when dev1 sorts a million rows of about 40 bytes, want the measure to see more than 8 MiB of temporary files, got %s", u)
 	}
 }
 

@@ -3,7 +3,6 @@ package audit_test
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
@@ -49,7 +48,7 @@ func TestKMSSignsOncePerChain(t *testing.T) {
 func TestKMSUnavailableAtChainStart(t *testing.T) {
 	for _, mode := range audittest.ChainStartFailures() {
 		t.Run(mode.Desc, func(t *testing.T) {
-			srv, rec := setupCloudLogging(t, audit.WithTimeout(300*time.Millisecond))
+			srv, rec := setupCloudLogging(t, audit.WithTimeout(recordTimeout))
 			mode.Fail(srv)
 			err := rec.Record(t.Context(), audit.Entry{Event: audit.EventQueryAttempt})
 			if !errors.Is(err, audit.ErrUnavailable) {

@@ -21,7 +21,8 @@
 // users (a LOGIN role holding nothing, on which cloudsqlsuperuser holds ADMIN OPTION
 // only, CreateLogin).
 //
-// The result is an Emulation: the URLs of the admin, the owner and the function logins,
+// The result is an Emulation: the URLs of the admin, the owner and the function logins
+// (and, for tests that observe the server from its own machine, its data directory),
 // saved as JSON. scripts/test.sh passes its path in AIRLOCK_CLOUDSQL.
 package cloudsqlemu
 
@@ -75,6 +76,11 @@ type Emulation struct {
 	Role string `json:"role"`
 	// Skipped lists the flags of terraform/sql.tf that were not applied, and why.
 	Skipped []string `json:"skipped_flags,omitempty"`
+	// DataDirectory is the server's data directory as its superuser saw it at Build. It
+	// is no part of Cloud SQL and nothing of Airlock's reads it: tests that run on the
+	// server's own machine use it to observe the server from outside (the memory tests
+	// read its temporary files), so that no database login needs pg_monitor for them.
+	DataDirectory string `json:"data_directory,omitempty"`
 }
 
 // Load reads an Emulation saved with Save.
@@ -126,6 +132,10 @@ func Build(ctx context.Context, superuserURL string, opts Options) (*Emulation, 
 	if !super {
 		return nil, errors.New("cloudsqlemu: the URL must name a superuser: only a superuser can build what Google builds")
 	}
+	var dataDir string
+	if err := su.QueryRow(ctx, `SELECT current_setting('data_directory')`).Scan(&dataDir); err != nil {
+		return nil, fmt.Errorf("cloudsqlemu: reading the data directory: %w", err)
+	}
 	adminPW, ownerPW := randomHex(16), randomHex(16)
 	stmts := []string{
 		// Roles are cluster-wide: two builds at once would race on them.
@@ -160,6 +170,8 @@ func Build(ctx context.Context, superuserURL string, opts Options) (*Emulation, 
 		Logins:   map[string]string{},
 		Role:     SuperuserRole,
 		Skipped:  skipped,
+
+		DataDirectory: dataDir,
 	}
 	// From here on, as Google's API and Terraform would: through the admin.
 	admin, err := pgx.Connect(ctx, e.AdminURL)

@@ -1,8 +1,12 @@
 package cloudsqlemu_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -138,5 +142,41 @@ func TestEmulationMatchesTerraform(t *testing.T) {
 	}
 	if slices.Contains(memberOf, "pg_signal_backend") {
 		t.Errorf("%s may signal any backend; Cloud SQL documents no such membership", cloudsqlemu.SuperuserRole)
+	}
+}
+
+// TestEmulationRecordsDataDirectory: the emulation names the data directory of the
+// server it was built on, which the memory tests read from outside. On the server's own
+// machine it must hold a cluster of the server's major version.
+func TestEmulationRecordsDataDirectory(t *testing.T) {
+	path := os.Getenv(cloudsqlemu.EnvFile)
+	if path == "" {
+		t.Skip(cloudsqlemu.EnvFile + " is not set; scripts/test.sh builds the emulation")
+	}
+	e, err := cloudsqlemu.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(e.DataDirectory) {
+		t.Fatalf("want the server's data directory recorded as an absolute path, got = %q", e.DataDirectory)
+	}
+	conn, err := pgx.Connect(t.Context(), e.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var major string
+	if err := conn.QueryRow(t.Context(), `SELECT (current_setting('server_version_num')::int / 10000)::text`).Scan(&major); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(e.DataDirectory, "PG_VERSION"))
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("%s is not on this machine: the server runs elsewhere", e.DataDirectory)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(b)); got != major {
+		t.Errorf("want %s to hold a PostgreSQL %s cluster, got PG_VERSION = %s", e.DataDirectory, major, got)
 	}
 }
