@@ -22,7 +22,7 @@ type tableSummary struct {
 }
 
 type tableDetail struct {
-	Name       string `json:"name"`
+	Name       string   `json:"name"`
 	PrimaryKey []string `json:"primary_key"`
 	Columns    []struct {
 		Name      string `json:"name"`
