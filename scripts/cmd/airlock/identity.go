@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,7 +93,7 @@ func (g *gcloudIdentity) token(ctx context.Context, audience string) (string, er
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 			return "", &authError{msg: "deployed, airlock sends your own Google identity, from the Google Cloud CLI: install it and run `gcloud auth login` " +
 				"(locally, say who you are with --as EMAIL)"}
 		}

@@ -39,7 +39,7 @@ Usage: %[1]s [--url URL] [--as EMAIL | --impersonate-service-account SA] COMMAND
 
 Reading:
   query SQL            run a read; SQL as an argument, -f FILE, or on stdin
-                         --format table|csv|json|jsonl, --max-rows N, -o FILE,
+                         --format table|csv|json|jsonl, -x (expanded), --max-rows N, -o FILE,
                          --request: offer to request the role that shows masked columns
   describe [TABLE]     the tables you can query; one table's columns, types, masks,
                          writable columns and the roles that unmask or write it

@@ -69,10 +69,11 @@ func (a *app) cmdQuery(ctx context.Context, args []string) error {
 	format := fs.String("format", "table", "table, csv, json or jsonl")
 	maxRows := fs.Int("max-rows", 0, "rows to return (default: the policy's default_max_rows)")
 	out := fs.String("o", "", "write the result to this file")
+	expanded := fs.Bool("x", false, "table format: one \"column | value\" line each (psql's \\x)")
 	request := fs.Bool("request", false, "offer to request the role that shows masked columns")
 	dur := fs.String("for", "", "with --request: how long to ask for")
 	reason := fs.String("reason", "", "with --request: why")
-	const usage = `query [SQL | -f FILE] [--format table|csv|json|jsonl] [--max-rows N] [-o FILE] [--request [--for 30m --reason "why"]]`
+	const usage = `query [SQL | -f FILE] [--format table|csv|json|jsonl] [-x] [--max-rows N] [-o FILE] [--request [--for 30m --reason "why"]]`
 	pos, err := parse(fs, args, 0, 1, usage)
 	if err != nil {
 		return err
@@ -91,6 +92,9 @@ func (a *app) cmdQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	o := &output{format: *format, maxRows: *maxRows, w: a.stdout, notes: a.stderr}
+	if *expanded && *format == "table" {
+		o.format = "expanded"
+	}
 	if *out != "" {
 		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {

@@ -417,7 +417,10 @@ func (s *shell) complete(text string, pos int) (head string, completions []strin
 	for _, t := range s.tables {
 		cands = append(cands, t.Name)
 	}
-	if !strings.HasPrefix(strings.TrimSpace(head), `\`) {
+	// After FROM, JOIN, \d and the like only a table can come.
+	fields := strings.Fields(head)
+	tableOnly := len(fields) > 0 && slices.Contains([]string{"from", "join", "into", "update", "table", `\d`}, strings.ToLower(fields[len(fields)-1]))
+	if !tableOnly {
 		// Columns of the tables the line names first, then of every table.
 		lower := strings.ToLower(text)
 		var named, other []string
