@@ -404,6 +404,24 @@ func (c *cli) access(t *testing.T) {
 	if r := c.airlock(t, "", "--as", "dev2@example.com", "revoke", fmt.Sprint(gs[0].ID)); r.code != 1 || !strings.Contains(r.stderr, "grant_not_active") {
 		t.Errorf("revoke twice: want exit 1, grant_not_active, got = %s", r)
 	}
+
+	// query --request: the masked answer, the role requested, approved, and the query
+	// run again, unmasked.
+	real := c.ownerStrings(t, `SELECT tx_hash FROM public.deposits ORDER BY id LIMIT 1`)[0]
+	cmd, stderr = c.start(t, `scripts/airlock --as dev2@example.com query "SELECT tx_hash FROM deposits ORDER BY id LIMIT 1" --request --for 10m --reason "Matching a deposit to ticket SUP-90"`)
+	id = waitMatch(t, stderr, regexp.MustCompile(`requested unmasked_deposits \(10m0s\) as (ar_[0-9a-f]+)`))
+	waitMatch(t, stderr, regexp.MustCompile(`waiting for approval of `+id))
+	if r := c.airlock(t, "", "--as", "lead2@example.com", "approve", id); r.code != 0 {
+		t.Fatalf("approve as lead2: %s", r)
+	}
+	if err := waitExit(cmd); err != nil {
+		t.Fatalf("query --request: want exit 0 once approved, got = %v\n%s", err, stderr)
+	}
+	out := cmd.Stdout.(*syncBuffer).String()
+	if first, second, ok := strings.Cut(out, "(1 row)"); !ok || !strings.Contains(first, "tx_hash (masked)") || strings.Contains(first, real) ||
+		!strings.Contains(second, real) || strings.Contains(second, "(masked)") {
+		t.Errorf("query --request: want the masked answer, then the real tx_hash %s once approved, got = %s\n%s", real, out, stderr)
+	}
 }
 
 // writeAndRevert checks a one-shot write that is refused for lack of a grant: with
