@@ -30,6 +30,17 @@ else
 	echo "airlock: terraform not on PATH; skipped terraform fmt -check (the HCL policy tests still run)"
 fi
 
+# The CLI's shell is tested in tmux, driven as a person would (scripts/airlock_shell_test.go).
+if ! command -v tmux >/dev/null 2>&1; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "airlock: installing Debian's tmux for the CLI shell test"
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null
+	else
+		echo "airlock: the CLI shell test needs tmux: sudo apt-get install tmux" >&2
+	fi
+fi
+
 echo "airlock: go test (the first build compiles pg_query's C code, about a minute)"
 set +e
 # The walk-through test leaves the evidence report of its trail here, for the browser test.

@@ -341,17 +341,18 @@ func walkthroughBlocks(t *testing.T) ([]string, map[int]string) {
 }
 
 // recovery checks the README's Recovery section on the running system: dev1 gets
-// write_accounts approved, changes account 42, and the README's scripts/revert.sh commands
-// show and then apply the compensating statement, which puts the row back byte for byte.
+// write_accounts approved, changes account 42, and the README's scripts/airlock revert
+// commands show and then apply the compensating statement, which puts the row back byte
+// for byte.
 func recovery(t *testing.T, sh *shell, sys devSystem) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```sh\n(scripts/revert\\.sh [^`]*?REQUEST_ID[^`]*?)```").FindStringSubmatch(string(raw))
+	m := regexp.MustCompile("(?s)```sh\n(scripts/airlock [^`]*? revert REQUEST_ID[^`]*?)```").FindStringSubmatch(string(raw))
 	if m == nil {
-		t.Fatal("README.md: no sh block of scripts/revert.sh commands with REQUEST_ID (section Recovery)")
+		t.Fatal("README.md: no sh block of scripts/airlock revert commands with REQUEST_ID (section Recovery)")
 	}
 	// The row as its owner sees it.
 	conn, err := pgx.Connect(t.Context(), sys.ownerURL)
@@ -368,7 +369,7 @@ func recovery(t *testing.T, sh *shell, sys devSystem) {
 	}
 	before := row42()
 	base := fmt.Sprintf("http://127.0.0.1:%d", sys.port)
-	grant := sh.run(t, fmt.Sprintf(`export PORT=%d
+	grant := sh.run(t, fmt.Sprintf(`export AIRLOCK_URL=http://127.0.0.1:%d
 LEAD2=$(scripts/dev-token.sh lead2@example.com)
 WREQ=$(curl -s %s/RequestAccess/ -H "Authorization: Bearer $DEV1" -d '{"role": "write_accounts", "duration": "30m", "reason": "Client 42 double-credited, ticket INC-1234"}' | sed -n 's/.*"request_id":"\(ar_[0-9a-f]*\)".*/\1/p')
 for T in "$LEAD1" "$LEAD2"; do curl -s %s/ApprovalCallback/ -H "Authorization: Bearer $T" -d '{"request_id": "'"$WREQ"'", "decision": "approve"}'; done`, sys.port, base, base))
@@ -391,7 +392,7 @@ for T in "$LEAD1" "$LEAD2"; do curl -s %s/ApprovalCallback/ -H "Authorization: B
 		t.Errorf("recovery: when running\n%s\nwant the revert committed, got = %s", cmds[1], out)
 	}
 	if after := row42(); after != before {
-		t.Errorf("recovery: after scripts/revert.sh --apply, want account 42 byte for byte as before the write\nbefore: %s\nafter:  %s", before, after)
+		t.Errorf("recovery: after scripts/airlock revert --apply, want account 42 byte for byte as before the write\nbefore: %s\nafter:  %s", before, after)
 	}
 }
 

@@ -89,6 +89,9 @@ type Request struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.routeSchema(w, r) { // GET /schema, GET /schema/{table}: describe.go
+		return
+	}
 	rid := httpapi.NewRequestID()
 	if r.URL.Path != "/" && r.URL.Path != "" {
 		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: POST queries to /", r.URL.Path))
@@ -173,6 +176,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 			return h.auditUnavailable(rid, err)
 		}
 	}
+	h.annotateMasked(sess.Email, res.columns)
 	res.requestID = rid
 	res.duration = time.Since(started)
 	return render(w, req.Format, res)
@@ -252,7 +256,8 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, erro
 
 // refusal turns a guard denial into a 403 that says what to do about it.
 func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlguard.Decision) error {
-	e := &httpapi.Error{Status: http.StatusForbidden, Code: "denied", Rule: dec.Rule, Message: dec.Message, Position: dec.Position}
+	e := &httpapi.Error{Status: http.StatusForbidden, Code: "denied", Rule: dec.Rule, Message: dec.Message, Position: dec.Position,
+		GrantRole: h.refusalRole(sess.Email, dec)}
 	switch dec.Rule {
 	case "input_too_large":
 		e.Status = http.StatusRequestEntityTooLarge

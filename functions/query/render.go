@@ -64,7 +64,16 @@ func writeJSON(e *encoder, res *result) {
 		e.jsonString([]byte(c.Name))
 		e.ascii(`,"type":`)
 		e.jsonString([]byte(c.Type))
-		e.ascii(`,"masked":` + strconv.FormatBool(c.Masked) + `}`)
+		e.ascii(`,"masked":` + strconv.FormatBool(c.Masked))
+		if c.Mask != "" {
+			e.ascii(`,"mask":`)
+			e.jsonString([]byte(c.Mask))
+		}
+		if c.GrantRole != "" {
+			e.ascii(`,"grant_role":`)
+			e.jsonString([]byte(c.GrantRole))
+		}
+		e.byte('}')
 	}
 	e.ascii(`],"duration_ms":` + strconv.FormatInt(res.duration.Milliseconds(), 10))
 	e.ascii(`,"request_id":`)
@@ -83,7 +92,16 @@ func writeJSON(e *encoder, res *result) {
 		}
 		e.byte(']')
 	}
-	e.ascii(`],"truncated":` + strconv.FormatBool(res.truncated) + "}\n")
+	e.ascii(`],"truncated":` + strconv.FormatBool(res.truncated))
+	if res.truncated {
+		// The row cap is reached when the rows fill it; otherwise the bytes were.
+		by := "max_bytes"
+		if len(res.rows) >= res.maxRows {
+			by = "max_rows"
+		}
+		e.ascii(`,"truncated_by":"` + by + `"`)
+	}
+	e.ascii("}\n")
 }
 
 // writeCSV writes a header of column names and one record per row.

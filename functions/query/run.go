@@ -37,6 +37,7 @@ type result struct {
 	kinds     []kind     // of each column: how its values are written (see kind)
 	rows      [][][]byte // values in text format, as the server sent them; nil is NULL
 	truncated bool
+	maxRows   int   // the row cap the read was held to
 	bytes     int64 // the values' size in the answer's format (rowSize)
 	maxBytes  int64 // the cap they were held to
 	closed    bool  // the read's connection was closed rather than drained (discard)
@@ -58,7 +59,12 @@ type Column struct {
 	Name   string `json:"name"`
 	Type   string `json:"type"`
 	Masked bool   `json:"masked"`
-	oid    uint32
+	// A masked column also names its mask and a role the caller may request to see it
+	// (describe.go).
+	Mask      string `json:"mask,omitempty"`
+	GrantRole string `json:"grant_role,omitempty"`
+	oid       uint32
+	source    viewColumn // the policy table's column it comes from, when it does
 }
 
 // WriteResult is the answer to a write or a revert.
@@ -154,7 +160,7 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		return nil, dbError(err)
 	}
 	defer conn.Release() // a connection closed by an oversized row is destroyed, not pooled
-	res := &result{maxBytes: h.deps.Policy.Limits.MaxBytes}
+	res := &result{maxBytes: h.deps.Policy.Limits.MaxBytes, maxRows: req.MaxRows}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
 	collect := func(rows pgx.Rows) error {
 		// In a batch, a statement after a failed one gets rows carrying only that error.
@@ -351,6 +357,7 @@ func (h *Handler) describe(conn *pgx.Conn, fields []pgconn.FieldDescription, unm
 			cols[i].Type = t.Name
 		}
 		if vc, ok := views[viewKey{f.TableOID, f.TableAttributeNumber}]; ok && !unmasked[vc.table] {
+			cols[i].source = vc
 			if t, ok := h.deps.Policy.Table(vc.table); ok {
 				_, cols[i].Masked = t.Masked[vc.column]
 			}

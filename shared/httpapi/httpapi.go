@@ -22,6 +22,8 @@ type Error struct {
 	Message  string `json:"message"`
 	Rule     string `json:"rule,omitempty"`
 	Position int    `json:"position,omitempty"`
+	// GrantRole names a role the caller may request that would lift the refusal.
+	GrantRole string `json:"grant_role,omitempty"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
