@@ -214,6 +214,7 @@ func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (
 	out, err := h.store.Decide(ctx, d, func(ctx context.Context, tx pgx.Tx, out *requests.Outcome) error {
 		return h.record(ctx, tx, rid, d, out)
 	})
+	state, refused := errors.AsType[*requests.StateError](err)
 	switch {
 	case err == nil:
 		if !out.Replayed {
@@ -228,14 +229,15 @@ func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (
 		return nil, httpapi.Errorf(http.StatusForbidden, "self_approval", "you cannot decide your own request %s; another approver must", d.RequestID)
 	case errors.Is(err, requests.ErrNotApprover):
 		return nil, httpapi.Errorf(http.StatusForbidden, "not_an_approver", "%s may not decide %s requests", d.Approver, out.Request.Role)
-	case errors.Is(err, requests.ErrExpired), errors.Is(err, requests.ErrDecided), errors.Is(err, requests.ErrConflict):
-		code := map[bool]string{true: "request_expired", false: "request_decided"}[errors.Is(err, requests.ErrExpired)]
-		if errors.Is(err, requests.ErrConflict) {
+	case refused: // decided, expired, or the other decision: Detail says which, naming the request
+		code := "request_decided"
+		switch state.Kind {
+		case requests.ErrExpired:
+			code = "request_expired"
+		case requests.ErrConflict:
 			code = "decision_conflict"
 		}
-		_, msg, _ := strings.Cut(err.Error(), ": ")
-		_, msg, _ = strings.Cut(msg, ": ")
-		return nil, httpapi.Errorf(http.StatusConflict, code, "%s", msg)
+		return nil, httpapi.Errorf(http.StatusConflict, code, "%s", state.Detail)
 	default:
 		logLine("ERROR", "approval: "+err.Error())
 		return nil, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the decision could not be stored; nothing changed, try again")
@@ -249,8 +251,9 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 	if body.GrantID <= 0 || body.RequestID != "" {
 		return httpapi.Errorf(http.StatusBadRequest, "grant_id_required", "decision \"revoke\" takes a positive \"grant_id\" and no request_id")
 	}
-	grantee, roleName, err := h.store.GrantOwner(ctx, body.GrantID)
-	if errors.Is(err, requests.ErrNotFound) {
+	store := grants.New(h.deps.Pool, h.deps.Role())
+	grantee, roleName, err := store.Owner(ctx, body.GrantID)
+	if errors.Is(err, grants.ErrNotFound) {
 		return httpapi.Errorf(http.StatusNotFound, "grant_not_found", "there is no grant %d", body.GrantID)
 	}
 	if err != nil {
@@ -261,7 +264,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 	if by != grantee && (!ok || !h.deps.Policy.CanApprove(by, role)) {
 		return httpapi.Errorf(http.StatusForbidden, "not_an_approver", "%s may not revoke %s grants", by, roleName)
 	}
-	rv, err := grants.New(h.deps.Pool, h.deps.Role()).RevokeAudited(ctx, body.GrantID, by, h.deps.Audit, EntryPoint, rid)
+	rv, err := store.Revoke(ctx, body.GrantID, by, h.deps.Audit, EntryPoint, rid)
 	switch {
 	case errors.Is(err, grants.ErrNotActive):
 		return httpapi.Errorf(http.StatusConflict, "grant_not_active", "grant %d has already ended", body.GrantID)

@@ -182,7 +182,8 @@ func TestAdversarialDecisions(t *testing.T) {
 			t.Fatalf("approval %d by lead1: %d %s", i, r.Status, r.Body)
 		}
 	}
-	if r := f.decide("lead1@example.com", id, "deny"); r.Status != http.StatusConflict || r.Code() != "decision_conflict" {
+	if r := f.decide("lead1@example.com", id, "deny"); r.Status != http.StatusConflict || r.Code() != "decision_conflict" ||
+		!strings.HasPrefix(message(r), `lead1@example.com already chose "approve" on `+id+" at ") {
 		t.Errorf("changing one's mind: %d %s", r.Status, r.Body)
 	}
 	if n := f.count(t, `SELECT count(*) FROM airlock.grants`); n != 0 {
@@ -192,7 +193,7 @@ func TestAdversarialDecisions(t *testing.T) {
 	if r := f.decide("sec1@example.com", id, "deny"); r.Status != http.StatusOK || r.JSON()["status"] != "denied" {
 		t.Fatalf("deny: %d %s", r.Status, r.Body)
 	}
-	if r := f.decide("lead2@example.com", id, "approve"); r.Status != http.StatusConflict || r.Code() != "request_decided" {
+	if r := f.decide("lead2@example.com", id, "approve"); r.Status != http.StatusConflict || r.Code() != "request_decided" || message(r) != id+" is already denied" {
 		t.Errorf("approve after deny: %d %s", r.Status, r.Body)
 	}
 	// Expired requests cannot be decided.
@@ -200,7 +201,8 @@ func TestAdversarialDecisions(t *testing.T) {
 	if _, err := f.Admin.Exec(context.Background(), `UPDATE airlock.access_requests SET expires_at = now() - interval '1 minute' WHERE id = $1`, id2); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.decide("lead1@example.com", id2, "approve"); r.Status != http.StatusConflict || r.Code() != "request_expired" {
+	if r := f.decide("lead1@example.com", id2, "approve"); r.Status != http.StatusConflict || r.Code() != "request_expired" ||
+		!strings.HasPrefix(message(r), id2+" expired at ") || !strings.HasSuffix(message(r), " without a decision; ask again") {
 		t.Errorf("expired: %d %s", r.Status, r.Body)
 	}
 	if n := f.count(t, `SELECT count(*) FROM airlock.grants`); n != 0 {
@@ -431,4 +433,11 @@ func TestRevoke(t *testing.T) {
 	if !revoked {
 		t.Fatalf("no grant.revoked by lead2 in the audit trail")
 	}
+}
+
+// message is the message of an error answer, for the person.
+func message(r interface{ JSON() map[string]any }) string {
+	e, _ := r.JSON()["error"].(map[string]any)
+	m, _ := e["message"].(string)
+	return m
 }

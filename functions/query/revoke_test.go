@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/migrate"
@@ -30,6 +33,12 @@ func TestReadStoppedByRevocationSaysSo(t *testing.T) {
 	}
 	defer pool.Close()
 	store := grants.New(pool, h.d.Roles.Group(migrate.GroupApprovals))
+	rec, err := audit.NewFileRecorder(ctx, filepath.Join(t.TempDir(), "approvals.jsonl"),
+		audit.WithFunction("ApprovalCallback"), audit.WithSigner(audittest.NewLocalSigner(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close(context.Background())
 
 	for _, mode := range []string{"read", "dry-run write"} {
 		t.Run(mode, func(t *testing.T) {
@@ -52,7 +61,7 @@ func TestReadStoppedByRevocationSaysSo(t *testing.T) {
 
 			revoked := make(chan error, 1)
 			go func() { // another goroutine, as another function instance would
-				_, err := store.Revoke(ctx, id, "lead1@example.com")
+				_, err := store.Revoke(ctx, id, "lead1@example.com", rec, "ApprovalCallback", "0123456789abcdef")
 				revoked <- err
 			}()
 			r := <-done

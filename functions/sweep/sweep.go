@@ -2,7 +2,8 @@
 // dedicated service account, and it ends what has run out — grants past their expiry
 // (role memberships revoked, sessions terminated, grant marked expired, audited), pending
 // requests past their deadline (expired, requester told) — and reminds developers whose
-// grant ends within ten minutes. The work itself is grants.Store.Sweep.
+// grant ends within ten minutes. The work itself is grants.Store.Sweep and
+// requests.Store.Expire.
 package sweep
 
 import (
@@ -21,6 +22,7 @@ import (
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/requests"
 )
 
 // EntryPoint is the function's name in Cloud Functions.
@@ -66,6 +68,7 @@ func SchedulerEmail(cfg app.Config, fallback string) string {
 type Handler struct {
 	deps      *app.Deps
 	grants    *grants.Store
+	requests  *requests.Store
 	notify    *notify.Sender
 	scheduler string
 	batch     int
@@ -76,6 +79,7 @@ func New(deps *app.Deps, scheduler string) *Handler {
 	return &Handler{
 		deps:      deps,
 		grants:    grants.New(deps.Pool, deps.Role()),
+		requests:  requests.New(deps.Pool, deps.Role(), deps.Policy),
 		notify:    notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
 		scheduler: strings.ToLower(scheduler),
 	}
@@ -120,7 +124,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err != nil {
 		return err
 	}
-	res, err := h.grants.Sweep(ctx, grants.SweepOptions{Audit: h.deps.Audit, Batch: h.batch, Function: EntryPoint, RequestID: rid})
+	res, err := h.sweep(ctx, rid)
 	run := audit.Entry{
 		Event:     audit.EventSweepRun,
 		Actor:     caller,
@@ -150,6 +154,31 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	h.deliver(ctx, rid)
 	httpapi.WriteJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// A Result counts what one run did. Remaining is how many grants and pending requests
+// were still due when the run finished (left for the next run, or being handled by a
+// concurrent one).
+type Result struct {
+	ExpiredGrants      int `json:"expired_grants"`
+	TerminatedSessions int `json:"terminated_sessions"`
+	ExpiredRequests    int `json:"expired_requests"`
+	Reminders          int `json:"reminders"`
+	Remaining          int `json:"remaining"`
+}
+
+// sweep ends the grants that have run out (and sends the reminders), then the pending
+// requests past their deadline: access first. It returns what was done with any error.
+func (h *Handler) sweep(ctx context.Context, rid string) (Result, error) {
+	g, err := h.grants.Sweep(ctx, grants.SweepOptions{Audit: h.deps.Audit, Batch: h.batch, Function: EntryPoint, RequestID: rid})
+	res := Result{ExpiredGrants: g.ExpiredGrants, TerminatedSessions: g.TerminatedSessions, Reminders: g.Reminders, Remaining: g.Remaining}
+	if err != nil {
+		return res, err
+	}
+	expired, remaining, err := h.requests.Expire(ctx, requests.ExpireOptions{Audit: h.deps.Audit, Batch: h.batch, Function: EntryPoint, RequestID: rid})
+	res.ExpiredRequests = expired
+	res.Remaining += remaining
+	return res, err
 }
 
 // deliver sends what the outbox still holds: the reminders this run queued, and any

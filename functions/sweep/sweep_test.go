@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc/codes"
 
@@ -27,6 +28,7 @@ import (
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/outbox"
 	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
@@ -251,6 +253,42 @@ func TestSweepOverHTTP(t *testing.T) {
 // TestAuditUnavailable: with the audit trail down the sweep answers 503, marks nothing
 // expired without its entry, but still takes the capability away; once the trail is back
 // the next run finishes the job.
+// TestSweepExpiresRequests: one run ends both what grants and what requests hold past
+// their time, each at most the batch, and remaining counts what is left of both.
+func TestSweepExpiresRequests(t *testing.T) {
+	h := newHarness(t)
+	h.grants(t, "dev1@example.com", "dev2@example.com")
+	_, err := h.admin.Exec(context.Background(), `
+		INSERT INTO airlock.access_requests (id, requester, role, reason, duration, approvals_required, expires_at)
+		VALUES ('ar_due000000001', 'dev1@example.com', 'unmasked_users', 'investigating', '1 hour', 1, now() - interval '2 minutes'),
+		       ('ar_due000000002', 'dev2@example.com', 'unmasked_users', 'investigating', '1 hour', 1, now() - interval '1 minute'),
+		       ('ar_notdue000003', 'dev2@example.com', 'unmasked_users', 'investigating', '1 hour', 1, now() + interval '1 hour')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.h.WithBatch(1)
+	for run, want := range []map[string]any{
+		{"expired_grants": float64(1), "expired_requests": float64(1), "remaining": float64(2)},
+		{"expired_grants": float64(1), "expired_requests": float64(1), "remaining": float64(0)},
+	} {
+		code, body := h.call(t, scheduler)
+		for k, v := range want {
+			if code != http.StatusOK || body[k] != v {
+				t.Errorf("sweep %d with batch 1: want 200 with %s = %v, got = %d %v", run+1, k, v, code, body)
+			}
+		}
+	}
+	var expired []string
+	for _, p := range h.logs.Payloads() {
+		if p["event"] == "request.expired" {
+			expired = append(expired, fmt.Sprint(p["access_request_id"]))
+		}
+	}
+	if want := []string{"ar_due000000001", "ar_due000000002"}; fmt.Sprint(expired) != fmt.Sprint(want) {
+		t.Errorf("request.expired entries: want %q, got = %q", want, expired)
+	}
+}
+
 func TestAuditUnavailable(t *testing.T) {
 	h := newHarness(t)
 	devs := []string{"dev1@example.com", "dev2@example.com", "lead1@example.com"}
@@ -387,9 +425,12 @@ func TestSweepDeliversTheOutbox(t *testing.T) {
 		return map[string]string{"NOTIFY_FILE": file}[k]
 	}, nil))
 	ctx := context.Background()
-	if _, err := h.admin.Exec(ctx, `INSERT INTO airlock.notifications (channel, payload) VALUES
-		('security', '{"channel":"security","event":"security.bulk_write","text":"dev1 changed 15 rows of accounts"}'),
-		('approvers', '{"channel":"approvers","event":"request.created","text":"dev2 asks for unmasked_users"}')`); err != nil {
+	err := pgx.BeginFunc(ctx, h.admin, func(tx pgx.Tx) error {
+		return outbox.Enqueue(ctx, tx,
+			outbox.Message{Channel: outbox.ChannelSecurity, Event: "security.bulk_write", Text: "dev1 changed 15 rows of accounts"},
+			outbox.Message{Channel: outbox.ChannelApprovers, Event: "request.created", Text: "dev2 asks for unmasked_users"})
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for run := 1; run <= 2; run++ {

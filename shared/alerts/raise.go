@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,18 +9,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
-	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/outbox"
 )
 
 // maxMessageSQL bounds the statement quoted in a Slack message; the audit entry has it all.
 const maxMessageSQL = 500
 
 // Message is the security channel's notification of the alert entry e.
-func Message(e audit.Entry) notify.Message {
+func Message(e audit.Entry) outbox.Message {
 	sql := e.SQL
 	if len(sql) > maxMessageSQL {
 		cut := maxMessageSQL
@@ -30,8 +28,8 @@ func Message(e audit.Entry) notify.Message {
 		}
 		sql = sql[:cut] + " …"
 	}
-	return notify.Message{
-		Channel: notify.ChannelSecurity, Event: e.Event, Severity: string(e.Severity), Text: e.Message,
+	return outbox.Message{
+		Channel: outbox.ChannelSecurity, Event: e.Event, Severity: string(e.Severity), Text: e.Message,
 		Actor: e.Actor, Tables: e.Tables, Columns: e.MaskedColumns, SQL: sql, Rows: e.Rows,
 		RequestID: e.AccessRequestID, AuditRequestID: e.RequestID, Key: key(e),
 	}
@@ -65,35 +63,17 @@ func Queue(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (int, error) {
 }
 
 // queueInto adds to b what queues the messages of es, counting into queued those that
-// are queued. A repeatable kind takes a transaction-scoped lock on its key first, so that
-// instances deciding about the same key at once send it once.
+// are queued: a repeatable kind's message only if the same alert (by key) was not queued
+// within its NotifyEvery, decided by the outbox among instances.
 func queueInto(b *pgx.Batch, es []audit.Entry, queued *int) error {
-	count := func(tag pgconn.CommandTag) error {
-		*queued += int(tag.RowsAffected())
-		return nil
-	}
 	for _, e := range es {
 		k, ok := Lookup(e.Event)
 		if !ok {
 			return fmt.Errorf("alerts: %q is not an alert", e.Event)
 		}
-		m := Message(e)
-		payload, err := json.Marshal(m)
-		if err != nil {
-			return fmt.Errorf("alerts: encoding the %s message: %w", e.Event, err)
+		if err := outbox.Queue(b, Message(e), k.NotifyEvery, queued); err != nil {
+			return fmt.Errorf("alerts: %w", err)
 		}
-		if k.NotifyEvery == 0 {
-			b.Queue(`INSERT INTO airlock.notifications (channel, payload) VALUES ($1, $2)`, m.Channel, string(payload)).Exec(count)
-			continue
-		}
-		b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.alert:' || $1))`, m.Key)
-		b.Queue(`
-			INSERT INTO airlock.notifications (channel, payload)
-			SELECT $1, $2
-			 WHERE NOT EXISTS (SELECT 1 FROM airlock.notifications
-			                    WHERE channel = $1 AND payload->>'key' = $3
-			                      AND created_at > now() - make_interval(secs => $4))`,
-			m.Channel, string(payload), m.Key, k.NotifyEvery.Seconds()).Exec(count)
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
 // Package grants is Airlock's store of grants, the time-limited capabilities approvals
-// create, kept in the airlock schema. The database is the source of truth: a developer's
-// database role holds exactly the capability roles of their active, unexpired grants,
-// and this package keeps it that way (airlock.sync_developer) whenever it notices a grant
-// that has run out before the sweeper did.
+// create, kept in the airlock schema. It is the one writer of airlock.grants (Create,
+// Revoke, Sweep) and the functions' one caller of airlock.sync_developer. The database is
+// the source of truth: a developer's database role holds exactly the capability roles of
+// their active, unexpired grants, and this package keeps it that way whenever a grant
+// starts or ends, or it notices one that has run out before the sweeper did.
 package grants
 
 import (

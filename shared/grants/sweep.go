@@ -2,7 +2,6 @@ package grants
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,23 +10,19 @@ import (
 
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/outbox"
 )
 
-// Events the sweeper records or notifies that the audit package does not name.
-const (
-	EventRequestExpired = "request.expired" // a pending request passed its deadline undecided
-	EventGrantExpiring  = "grant.expiring"  // notification only: a grant ends within ReminderWindow
-)
+// EventGrantExpiring is the event of the notification (not an audit entry) that a
+// grant ends within ReminderWindow.
+const EventGrantExpiring = "grant.expiring"
 
 // Sweep defaults.
 const (
-	DefaultSweepBatch = 500              // grants (and requests, and reminders) per run
+	DefaultSweepBatch = 500              // grants (and reminders) per run
 	ReminderWindow    = 10 * time.Minute // developers are reminded once this long before a grant ends
 	SweeperActor      = "sweeper"        // ended_by of grants the sweeper expires
 )
-
-// ErrNotActive is returned by Revoke for a grant that does not exist or has already ended.
-var ErrNotActive = errors.New("grants: no such active grant")
 
 // A Recorder writes audit entries; *audit.Recorder is one.
 type Recorder interface {
@@ -37,7 +32,7 @@ type Recorder interface {
 // SweepOptions configures one Sweep run.
 type SweepOptions struct {
 	Audit     Recorder // required: every expiry is recorded before it is committed
-	Batch     int      // at most this many grants, requests and reminders each; DefaultSweepBatch if 0
+	Batch     int      // at most this many grants and reminders each; DefaultSweepBatch if 0
 	Function  string   // audit entries' function, e.g. SweepExpired
 	RequestID string   // audit entries' request id
 
@@ -45,19 +40,18 @@ type SweepOptions struct {
 	beforeCommit func(ctx context.Context, tx pgx.Tx, g Grant) error
 }
 
-// SweepResult counts what one run did. Remaining is how many grants and pending requests
-// were still due when the run finished (left for the next run, or being handled by a
-// concurrent one).
+// SweepResult counts what one run did. Remaining is how many grants were still due when
+// the run finished (left for the next run, or being handled by a concurrent one).
 type SweepResult struct {
 	ExpiredGrants      int `json:"expired_grants"`
 	TerminatedSessions int `json:"terminated_sessions"`
-	ExpiredRequests    int `json:"expired_requests"`
 	Reminders          int `json:"reminders"`
 	Remaining          int `json:"remaining"`
 }
 
-// Sweep ends what has run out: grants past expires_at, pending requests past their
-// deadline; and reminds developers whose grant ends within ReminderWindow, once.
+// Sweep ends the grants that have run out (past expires_at) and reminds developers whose
+// grant ends within ReminderWindow, once. Pending requests past their deadline are the
+// requests package's (requests.Store.Expire).
 //
 // Each grant is expired in its own transaction: lock it (FOR UPDATE SKIP LOCKED, so
 // concurrent sweepers share the work and never expire a grant twice), mark it expired,
@@ -92,18 +86,12 @@ func (s *Store) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, erro
 		res.ExpiredGrants++
 		res.TerminatedSessions += n
 	}
-	n, err := s.expireRequests(ctx, opts)
-	res.ExpiredRequests = n
-	if err != nil {
-		return res, err
-	}
+	var err error
 	if res.Reminders, err = s.remind(ctx, opts); err != nil {
 		return res, err
 	}
 	err = db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `
-			SELECT (SELECT count(*) FROM airlock.grants WHERE status = 'active' AND expires_at <= now())
-			     + (SELECT count(*) FROM airlock.access_requests WHERE status = 'pending' AND expires_at <= now())`).Scan(&res.Remaining)
+		return tx.QueryRow(ctx, `SELECT count(*) FROM airlock.grants WHERE status = 'active' AND expires_at <= now()`).Scan(&res.Remaining)
 	})
 	if err != nil {
 		return res, fmt.Errorf("grants: counting what remains due: %w", err)
@@ -187,9 +175,6 @@ func endAccess(ctx context.Context, tx pgx.Tx, g *Grant) (int, error) {
 // own event. Both come before COMMIT: the first describes what has already happened, the
 // second what is about to be committed.
 func recordEnd(ctx context.Context, rec Recorder, g *Grant, terminated int, event, by, function, rid string) error {
-	if rec == nil {
-		return nil
-	}
 	if terminated > 0 {
 		err := rec.Record(ctx, audit.Entry{
 			Event:           audit.EventSessionTerminated,
@@ -237,64 +222,6 @@ func (s *Store) resync(ctx context.Context, email string) {
 	})
 }
 
-// expireRequests expires pending requests past their deadline, each in its own
-// transaction with its audit entry and the requester's notification.
-func (s *Store) expireRequests(ctx context.Context, opts SweepOptions) (int, error) {
-	n := 0
-	for n < opts.Batch {
-		done := false
-		err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-			var id, requester, role string
-			var created, expires time.Time
-			err := tx.QueryRow(ctx, `
-				WITH due AS (
-					SELECT id FROM airlock.access_requests
-					 WHERE status = 'pending' AND expires_at <= now()
-					 ORDER BY expires_at, id
-					 LIMIT 1
-					   FOR UPDATE SKIP LOCKED)
-				UPDATE airlock.access_requests r
-				   SET status = 'expired', decided_at = now(), notified_expiry = true
-				  FROM due WHERE r.id = due.id
-				RETURNING r.id, r.requester, r.role, r.created_at, r.expires_at`).Scan(&id, &requester, &role, &created, &expires)
-			if errors.Is(err, pgx.ErrNoRows) {
-				done = true
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("grants: expiring pending requests: %w", err)
-			}
-			text := fmt.Sprintf("Your request %s for %s expired at %s without enough approvals. Ask again if you still need it.",
-				id, role, expires.UTC().Format(time.RFC3339))
-			if err := enqueue(ctx, tx, message{
-				Channel: channelRequester, Recipient: requester, Event: EventRequestExpired, Text: text,
-				RequestID: id, Requester: requester, Role: role, Status: "expired",
-				ExpiresAt: expires.UTC().Format(time.RFC3339),
-			}); err != nil {
-				return err
-			}
-			return opts.Audit.Record(ctx, audit.Entry{
-				Event:           EventRequestExpired,
-				Actor:           SweeperActor,
-				Function:        opts.Function,
-				RequestID:       opts.RequestID,
-				AccessRequestID: id,
-				Decision:        audit.DecisionDenied,
-				Message:         fmt.Sprintf("request %s of %s for %s expired undecided", id, requester, role),
-				Details:         map[string]any{"requester": requester, "role": role, "created_at": created.UTC().Format(time.RFC3339), "expires_at": expires.UTC().Format(time.RFC3339)},
-			})
-		})
-		if err != nil {
-			return n, err
-		}
-		if done {
-			break
-		}
-		n++
-	}
-	return n, nil
-}
-
 // remind tells developers whose grant ends within ReminderWindow, once per grant.
 // Reminders are notifications, not audited actions: they go out in one transaction.
 func (s *Store) remind(ctx context.Context, opts SweepOptions) (int, error) {
@@ -323,8 +250,8 @@ func (s *Store) remind(ctx context.Context, opts SweepOptions) (int, error) {
 			if left < time.Minute {
 				left = time.Minute
 			}
-			err := enqueue(ctx, tx, message{
-				Channel: channelRequester, Recipient: g.Grantee, Event: EventGrantExpiring,
+			err := outbox.Enqueue(ctx, tx, outbox.Message{
+				Channel: outbox.ChannelRequester, Recipient: g.Grantee, Event: EventGrantExpiring,
 				Text: fmt.Sprintf("Your grant %d (%s) ends at %s, in about %s; running statements will be stopped then. Request access again if you need more time.",
 					g.ID, g.Role, g.ExpiresAt.UTC().Format(time.RFC3339), left),
 				RequestID: g.RequestID, Role: g.Role, GrantID: g.ID, Status: g.Status,
@@ -340,112 +267,5 @@ func (s *Store) remind(ctx context.Context, opts SweepOptions) (int, error) {
 	return n, err
 }
 
-// channelRequester is the outbox channel of notifications to one person (notify.ChannelRequester).
-const channelRequester = "requester"
-
-// message is an outbox payload, in the JSON shape of notify.Message (the fields the
-// sweeper uses). It is written here rather than with notify.Enqueue so that the sweeper
-// does not link the senders (Slack, Secret Manager) it never uses.
-type message struct {
-	Channel   string `json:"channel"`
-	Recipient string `json:"recipient,omitempty"`
-	Event     string `json:"event"`
-	Text      string `json:"text"`
-	RequestID string `json:"request_id,omitempty"`
-	Requester string `json:"requester,omitempty"`
-	Role      string `json:"role,omitempty"`
-	Status    string `json:"status,omitempty"`
-	GrantID   int64  `json:"grant_id,omitempty"`
-	ExpiresAt string `json:"expires_at,omitempty"`
-}
-
-// enqueue inserts m into the outbox (airlock.notifications) inside tx, so the
-// notification exists exactly when the change it reports is committed.
-func enqueue(ctx context.Context, tx pgx.Tx, m message) error {
-	payload, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("grants: encoding %s notification: %w", m.Event, err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO airlock.notifications (channel, recipient, payload) VALUES ($1, $2, $3::jsonb)`,
-		m.Channel, m.Recipient, string(payload)); err != nil {
-		return fmt.Errorf("grants: queueing %s notification: %w", m.Event, err)
-	}
-	return nil
-}
-
 // grantColumnsG are the columns scanGrant reads, of airlock.grants aliased g.
 const grantColumnsG = `g.id, coalesce(g.request_id, ''), g.grantee, g.role, g.breakglass, g.capabilities, g.starts_at, g.expires_at, g.status`
-
-// Revocation is what Revoke did.
-type Revocation struct {
-	Grant      Grant `json:"grant"`
-	Terminated int   `json:"terminated_sessions"`
-}
-
-// Revoke ends an active grant now, on behalf of by (an approver's e-mail): the grant is
-// marked revoked with ended_at and ended_by, the developer's role loses its capabilities,
-// and every session running under it is terminated, in one transaction. Sessions are
-// terminated again after COMMIT, so that none started under the grant while the
-// revocation was being committed survives it. It returns ErrNotActive when the grant does
-// not exist or has already ended. Revoke writes no audit entry: the caller records its
-// own (see RevokeAudited).
-func (s *Store) Revoke(ctx context.Context, grantID int64, by string) (*Revocation, error) {
-	return s.RevokeAudited(ctx, grantID, by, nil, "", "")
-}
-
-// RevokeAudited is Revoke that also records session.terminated (when sessions were
-// ended) and grant.revoked with rec, as function, for the request rid, before COMMIT. A failed write rolls the
-// revocation back and returns an error wrapping audit.ErrUnavailable; the sessions stay
-// terminated.
-func (s *Store) RevokeAudited(ctx context.Context, grantID int64, by string, rec Recorder, function, rid string) (*Revocation, error) {
-	var (
-		rv       *Revocation
-		auditErr error
-	)
-	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			UPDATE airlock.grants g SET status = 'revoked', ended_at = now(), ended_by = $2
-			 WHERE g.id = $1 AND g.status = 'active'
-			RETURNING `+grantColumnsG, grantID, by)
-		if err != nil {
-			return fmt.Errorf("grants: loading grant %d: %w", grantID, err)
-		}
-		found, err := pgx.CollectRows(rows, scanGrant)
-		if err != nil {
-			return fmt.Errorf("grants: loading grant %d: %w", grantID, err)
-		}
-		if len(found) == 0 {
-			return ErrNotActive
-		}
-		g := found[0]
-		n, err := endAccess(ctx, tx, &g)
-		if err != nil {
-			return err
-		}
-		rv = &Revocation{Grant: g, Terminated: n}
-		if err := recordEnd(ctx, rec, &g, n, audit.EventGrantRevoked, by, function, rid); err != nil {
-			auditErr = err
-			return err
-		}
-		return nil
-	})
-	if auditErr != nil {
-		return nil, fmt.Errorf("grants: grant %d was not revoked: %w", grantID, auditErr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	err = db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT airlock.terminate_grant_sessions($1)`, []int64{grantID}).Scan(&n); err != nil {
-			return err
-		}
-		rv.Terminated += n
-		return nil
-	})
-	if err != nil {
-		// Committed: the grant is revoked and its role synced; report, do not undo.
-		return rv, fmt.Errorf("grants: grant %d revoked, but ending late sessions failed: %w", grantID, err)
-	}
-	return rv, nil
-}

@@ -15,6 +15,7 @@ import (
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/notify/notifytest"
+	"airlock.dev/airlock/shared/outbox"
 )
 
 func TestMain(m *testing.M) {
@@ -42,11 +43,11 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 	sender := notify.FromEnv(pool, role, func(k string) string { return env[k] }, sm)
 	sender.Backoff = time.Millisecond
 
-	enqueue := func(ms ...notify.Message) {
+	enqueue := func(ms ...outbox.Message) {
 		t.Helper()
 		err := db.InRole(ctx, pool, role, func(tx pgx.Tx) error {
 			for _, m := range ms {
-				if err := notify.Enqueue(ctx, tx, m); err != nil {
+				if err := outbox.Enqueue(ctx, tx, m); err != nil {
 					return err
 				}
 			}
@@ -57,8 +58,8 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 		}
 	}
 	enqueue(
-		notify.Message{Channel: notify.ChannelApprovers, Event: "request.created", Text: "dev1 asks <@U123> & more", RequestID: "ar_0123456789ab", Requester: "dev1@example.com", Role: "unmasked_users", Reason: "<script>x</script>", Actions: true},
-		notify.Message{Channel: notify.ChannelSecurity, Event: "breakglass.activated", Text: "BREAK-GLASS", RequestID: "ar_0123456789ab", BreakGlass: true},
+		outbox.Message{Channel: outbox.ChannelApprovers, Event: "request.created", Text: "dev1 asks <@U123> & more", RequestID: "ar_0123456789ab", Requester: "dev1@example.com", Role: "unmasked_users", Reason: "<script>x</script>", Actions: true},
+		outbox.Message{Channel: outbox.ChannelSecurity, Event: "breakglass.activated", Text: "BREAK-GLASS", RequestID: "ar_0123456789ab", BreakGlass: true},
 	)
 	n, err := sender.Flush(ctx, 10)
 	if err != nil || n != 2 {
@@ -95,7 +96,7 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 	approvers.SetFail(true)
 	var log strings.Builder
 	sender.Log = &log
-	enqueue(notify.Message{Channel: notify.ChannelApprovers, Event: "request.created", Text: "later", RequestID: "ar_bbbbbbbbbbbb", Actions: true})
+	enqueue(outbox.Message{Channel: outbox.ChannelApprovers, Event: "request.created", Text: "later", RequestID: "ar_bbbbbbbbbbbb", Actions: true})
 	if n, err := sender.Flush(ctx, 10); n != 0 || err == nil {
 		t.Fatalf("flush against a failing Slack: %d, %v", n, err)
 	}
@@ -124,7 +125,7 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 func TestFileTarget(t *testing.T) {
 	path := t.TempDir() + "/n.jsonl"
 	f := &notify.File{Path: path}
-	if err := f.Deliver(context.Background(), notify.Message{Channel: "security", Text: "x"}); err != nil {
+	if err := f.Deliver(context.Background(), outbox.Message{Channel: "security", Text: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -140,7 +141,7 @@ func TestSlackMessageOfAnAlert(t *testing.T) {
 		{"ALERT", ":rotating_light: "}, {"WARNING", ":warning: "}, {"", "dev1"},
 	}
 	for _, tc := range tcs {
-		m := notify.SlackMessage(notify.Message{Channel: notify.ChannelSecurity, Severity: tc.severity, Event: "security.bulk_write",
+		m := notify.SlackMessage(outbox.Message{Channel: outbox.ChannelSecurity, Severity: tc.severity, Event: "security.bulk_write",
 			Text: "dev1 changed 15 rows", Actor: "dev1@example.com", Rows: 15, AuditRequestID: "0123456789abcdef",
 			SQL: "UPDATE accounts SET currency = '```<@channel>' WHERE id < 16"})
 		text := m["text"].(string)

@@ -15,11 +15,12 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/outbox"
 )
 
 // A Target delivers one message somewhere.
 type Target interface {
-	Deliver(ctx context.Context, m Message) error
+	Deliver(ctx context.Context, m outbox.Message) error
 }
 
 // A Sender delivers the outbox's unsent notifications.
@@ -49,7 +50,7 @@ func FromEnv(pool *db.Pool, role string, env func(string) string, secrets Secret
 	s := &Sender{Pool: pool, Role: role, Targets: map[string]Target{}}
 	if path := env("NOTIFY_FILE"); path != "" {
 		f := &File{Path: path}
-		for _, c := range []string{ChannelApprovers, ChannelRequester, ChannelSecurity} {
+		for _, c := range []string{outbox.ChannelApprovers, outbox.ChannelRequester, outbox.ChannelSecurity} {
 			s.Targets[c] = f
 		}
 		return s
@@ -59,10 +60,10 @@ func FromEnv(pool *db.Pool, role string, env func(string) string, secrets Secret
 	}
 	if name := env("SLACK_APPROVERS_WEBHOOK_NAME"); name != "" {
 		w := &Webhook{Secrets: secrets, SecretName: name}
-		s.Targets[ChannelApprovers], s.Targets[ChannelRequester] = w, w
+		s.Targets[outbox.ChannelApprovers], s.Targets[outbox.ChannelRequester] = w, w
 	}
 	if name := env("SLACK_SECURITY_WEBHOOK_NAME"); name != "" {
-		s.Targets[ChannelSecurity] = &Webhook{Secrets: secrets, SecretName: name}
+		s.Targets[outbox.ChannelSecurity] = &Webhook{Secrets: secrets, SecretName: name}
 	}
 	return s
 }
@@ -128,7 +129,7 @@ func (s *Sender) deliverOne(ctx context.Context, id int64) (bool, error) {
 		if err != nil {
 			return err
 		}
-		var m Message
+		var m outbox.Message
 		if err := json.Unmarshal(payload, &m); err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func (s *Sender) deliverOne(ctx context.Context, id int64) (bool, error) {
 	return delivered, deliveryErr
 }
 
-func (s *Sender) retry(ctx context.Context, t Target, m Message) error {
+func (s *Sender) retry(ctx context.Context, t Target, m outbox.Message) error {
 	attempts, backoff := s.Attempts, s.Backoff
 	if attempts == 0 {
 		attempts = 3
@@ -199,7 +200,7 @@ type File struct {
 }
 
 // Deliver implements Target.
-func (f *File) Deliver(_ context.Context, m Message) error {
+func (f *File) Deliver(_ context.Context, m outbox.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b, err := json.Marshal(m)
@@ -225,7 +226,7 @@ type Webhook struct {
 }
 
 // Deliver implements Target.
-func (w *Webhook) Deliver(ctx context.Context, m Message) error {
+func (w *Webhook) Deliver(ctx context.Context, m outbox.Message) error {
 	url, err := w.Secrets.Secret(ctx, w.SecretName)
 	if err != nil {
 		return err

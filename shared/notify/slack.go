@@ -3,6 +3,8 @@ package notify
 import (
 	"fmt"
 	"strings"
+
+	"airlock.dev/airlock/shared/outbox"
 )
 
 // Slack Block Kit action ids of the approval buttons; ApprovalCallback's Slack
@@ -15,9 +17,9 @@ const (
 // SlackMessage renders m as a Slack message: a text fallback, a section with the
 // request's details and, for approvers, Approve and Deny buttons whose value is the
 // request id. Slack mrkdwn control characters in user-supplied text are escaped.
-func SlackMessage(m Message) map[string]any {
+func SlackMessage(m outbox.Message) map[string]any {
 	text := esc(m.Text)
-	if m.Channel == ChannelRequester && m.Recipient != "" {
+	if m.Channel == outbox.ChannelRequester && m.Recipient != "" {
 		text = "For " + esc(m.Recipient) + ": " + text
 	}
 	switch {

@@ -1,8 +1,10 @@
-// Package requests is Airlock's store of access requests and their approvals, and the
-// place where an approved request becomes a grant. Every change happens in one database
-// transaction, acting as the calling function's group role, and that transaction also
-// queues the notifications it causes (package notify) and runs the caller's audit hook
-// before it commits: if the audit trail cannot confirm the record, nothing is created.
+// Package requests is Airlock's store of access requests (airlock.access_requests) and
+// their approvals, their expiry included, and the place where an approved request
+// becomes a grant (package grants creates it, in the decision's transaction). Every
+// change happens in one database transaction, acting as the calling function's group
+// role, and that transaction also queues the notifications it causes (package outbox)
+// and runs the caller's audit hook before it commits: if the audit trail cannot confirm
+// the record, nothing is created.
 package requests
 
 import (
@@ -20,7 +22,7 @@ import (
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
-	"airlock.dev/airlock/shared/notify"
+	"airlock.dev/airlock/shared/outbox"
 	"airlock.dev/airlock/shared/policy"
 )
 
@@ -38,7 +40,8 @@ const (
 	Deny    = "deny"
 )
 
-// Errors a decision can end in. Each is wrapped with a message for the person.
+// Errors a decision can end in. Each is wrapped with a message for the person; the last
+// three are the kinds of a *StateError.
 var (
 	ErrNotFound     = errors.New("requests: no such request")
 	ErrSelfApproval = errors.New("requests: the requester cannot decide their own request")
@@ -47,6 +50,20 @@ var (
 	ErrExpired      = errors.New("requests: the request has expired")
 	ErrConflict     = errors.New("requests: this approver already made the other decision")
 )
+
+// A StateError reports a decision the request's state refuses: it was decided already,
+// it expired, or this approver made the other decision. errors.Is matches its Kind.
+type StateError struct {
+	Kind   error  // ErrDecided, ErrExpired or ErrConflict
+	Detail string // for the person, naming the request: "ar_… is already approved"
+}
+
+func (e *StateError) Error() string { return e.Kind.Error() + ": " + e.Detail }
+func (e *StateError) Unwrap() error { return e.Kind }
+
+func stateError(kind error, format string, args ...any) error {
+	return &StateError{Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
 
 // A Request is one access request.
 type Request struct {
@@ -129,10 +146,6 @@ func NewID() string {
 	return "ar_" + hex.EncodeToString(b)
 }
 
-// A Hook runs inside the transaction, after every write and before the commit. The
-// functions record their audit entries in it: when it fails, the transaction rolls back.
-type Hook func(ctx context.Context) error
-
 // Create stores r as a pending request that expires after the policy's request TTL,
 // queues the approvers' (and, for break-glass, the security channel's) notification, and
 // runs before; it fills r's id, status and times. The role must have been checked.
@@ -166,19 +179,18 @@ func (s *Store) Create(ctx context.Context, r *Request, before func(context.Cont
 			return err
 		}
 		msg := s.message(r, "request.created")
-		msg.Channel, msg.Actions = notify.ChannelApprovers, true
+		msg.Channel, msg.Actions = outbox.ChannelApprovers, true
 		msg.History = r.RequesterHistory
 		msg.Text = fmt.Sprintf("%s asks for %s for %s: %s", r.Requester, r.Role, r.Duration, r.Reason)
-		if err := notify.Enqueue(ctx, tx, msg); err != nil {
-			return err
-		}
+		msgs := []outbox.Message{msg}
 		if r.BreakGlass {
 			sec := s.message(r, "breakglass.activated")
-			sec.Channel, sec.Severity = notify.ChannelSecurity, string(audit.SeverityAlert)
+			sec.Channel, sec.Severity = outbox.ChannelSecurity, string(audit.SeverityAlert)
 			sec.Text = fmt.Sprintf("BREAK-GLASS: %s asks for emergency access for %s (incident %s): %s", r.Requester, r.Duration, r.Ticket, r.Reason)
-			if err := notify.Enqueue(ctx, tx, sec); err != nil {
-				return err
-			}
+			msgs = append(msgs, sec)
+		}
+		if err := outbox.Enqueue(ctx, tx, msgs...); err != nil {
+			return err
 		}
 		if before != nil {
 			return before(ctx, r)
@@ -187,8 +199,8 @@ func (s *Store) Create(ctx context.Context, r *Request, before func(context.Cont
 	})
 }
 
-func (s *Store) message(r *Request, event string) notify.Message {
-	return notify.Message{
+func (s *Store) message(r *Request, event string) outbox.Message {
+	return outbox.Message{
 		Event: event, RequestID: r.ID, Requester: r.Requester, Role: r.Role, Reason: r.Reason,
 		Ticket: r.Ticket, Duration: r.Duration.String(), Tables: r.Tables(), BreakGlass: r.BreakGlass, Status: r.Status,
 	}
@@ -289,23 +301,11 @@ func (s *Store) Overview(ctx context.Context, email string) (*Overview, error) {
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `
-			SELECT id, coalesce(request_id, ''), grantee, role, breakglass, capabilities, starts_at, expires_at,
-			       CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END
-			  FROM airlock.grants
-			 WHERE grantee = $1 AND starts_at > now() - interval '30 days'
-			 ORDER BY starts_at DESC LIMIT 200`, email)
+		recent, err := grants.Recent(ctx, tx, email)
 		if err != nil {
-			return fmt.Errorf("requests: loading grants: %w", err)
+			return err
 		}
-		ov.Grants, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (grants.Grant, error) {
-			var g grants.Grant
-			err := row.Scan(&g.ID, &g.RequestID, &g.Grantee, &g.Role, &g.BreakGlass, &g.Capabilities, &g.StartsAt, &g.ExpiresAt, &g.Status)
-			return g, err
-		})
-		if err != nil {
-			return fmt.Errorf("requests: loading grants: %w", err)
-		}
+		ov.Grants = append(ov.Grants, recent...)
 		if !s.pol.IsApprover(email) {
 			return nil
 		}
@@ -336,20 +336,9 @@ func (s *Store) Overview(ctx context.Context, email string) (*Overview, error) {
 }
 
 // history fills r.RequesterHistory: what the requester was granted in the last 30 days.
-func history(ctx context.Context, tx pgx.Tx, r *Request) error {
-	rows, err := tx.Query(ctx, `
-		SELECT role || ' (' || to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') || ', ' || status || ')'
-		  FROM airlock.grants
-		 WHERE grantee = $1 AND starts_at > now() - interval '30 days'
-		 ORDER BY starts_at DESC LIMIT 20`, r.Requester)
-	if err != nil {
-		return fmt.Errorf("requests: loading the requester's history: %w", err)
-	}
-	r.RequesterHistory, err = pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("requests: loading the requester's history: %w", err)
-	}
-	return nil
+func history(ctx context.Context, tx pgx.Tx, r *Request) (err error) {
+	r.RequesterHistory, err = grants.History(ctx, tx, r.Requester)
+	return err
 }
 
 // A Decision is one approver's answer to a request.
@@ -408,7 +397,7 @@ func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Cont
 				out.Replayed = true
 				return nil
 			}
-			return fmt.Errorf("%w: %s already chose %q on %s at %s", ErrConflict, d.Approver, a.Decision, r.ID, a.CreatedAt.UTC().Format(time.RFC3339))
+			return stateError(ErrConflict, "%s already chose %q on %s at %s", d.Approver, a.Decision, r.ID, a.CreatedAt.UTC().Format(time.RFC3339))
 		}
 		var now time.Time
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
@@ -421,9 +410,9 @@ func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Cont
 		switch r.Status {
 		case StatusPending:
 		case StatusExpired:
-			return fmt.Errorf("%w: %s expired at %s without a decision; ask again", ErrExpired, r.ID, r.ExpiresAt.UTC().Format(time.RFC3339))
+			return stateError(ErrExpired, "%s expired at %s without a decision; ask again", r.ID, r.ExpiresAt.UTC().Format(time.RFC3339))
 		default:
-			return fmt.Errorf("%w: %s is already %s", ErrDecided, r.ID, r.Status)
+			return stateError(ErrDecided, "%s is already %s", r.ID, r.Status)
 		}
 
 		a := Approval{Approver: d.Approver, Decision: d.Decision, Comment: d.Comment, Via: d.Via}
@@ -446,17 +435,9 @@ func (s *Store) Decide(ctx context.Context, d Decision, before func(context.Cont
 			}
 		}
 		if r.Status == StatusApproved {
-			g := grants.Grant{RequestID: r.ID, Grantee: r.Requester, Role: r.Role, BreakGlass: r.BreakGlass, Capabilities: r.Capabilities(), Status: grants.StatusActive}
-			err := tx.QueryRow(ctx, `
-				INSERT INTO airlock.grants (request_id, grantee, role, breakglass, capabilities, starts_at, expires_at)
-				VALUES ($1, $2, $3, $4, $5, now(), now() + make_interval(secs => $6::double precision / 1e9))
-				RETURNING id, starts_at, expires_at`,
-				g.RequestID, g.Grantee, g.Role, g.BreakGlass, g.Capabilities, int64(r.Duration)).Scan(&g.ID, &g.StartsAt, &g.ExpiresAt)
-			if err != nil {
-				return fmt.Errorf("requests: creating grant: %w", err)
-			}
-			if err := tx.QueryRow(ctx, `SELECT airlock.sync_developer($1)`, r.Requester).Scan(&out.DBRole); err != nil {
-				return fmt.Errorf("requests: giving %s the grant's capabilities: %w", r.Requester, err)
+			g := grants.Grant{RequestID: r.ID, Grantee: r.Requester, Role: r.Role, BreakGlass: r.BreakGlass, Capabilities: r.Capabilities()}
+			if out.DBRole, err = grants.Create(ctx, tx, &g, r.Duration); err != nil {
+				return err
 			}
 			out.Granted = &g
 		}
@@ -479,40 +460,27 @@ func (s *Store) queueDecision(ctx context.Context, tx pgx.Tx, out *Outcome, a Ap
 	switch r.Status {
 	case StatusPending:
 		m := s.message(r, "request.approved")
-		m.Channel, m.DecidedBy = notify.ChannelApprovers, a.Approver
+		m.Channel, m.DecidedBy = outbox.ChannelApprovers, a.Approver
 		m.Text = fmt.Sprintf("%s approved %s's request %s for %s (%d of %d approvals)", a.Approver, r.Requester, r.ID, r.Role, r.Approved(), r.ApprovalsRequired)
-		return notify.Enqueue(ctx, tx, m)
+		return outbox.Enqueue(ctx, tx, m)
 	case StatusDenied:
 		m := s.message(r, "request.denied")
-		m.Channel, m.Recipient, m.DecidedBy = notify.ChannelRequester, r.Requester, a.Approver
+		m.Channel, m.Recipient, m.DecidedBy = outbox.ChannelRequester, r.Requester, a.Approver
 		m.Text = fmt.Sprintf("%s denied your request %s for %s: %s", a.Approver, r.ID, r.Role, a.Comment)
-		return notify.Enqueue(ctx, tx, m)
+		return outbox.Enqueue(ctx, tx, m)
 	case StatusApproved:
 		g := out.Granted
 		m := s.message(r, "grant.created")
-		m.Channel, m.Recipient, m.DecidedBy = notify.ChannelRequester, r.Requester, a.Approver
+		m.Channel, m.Recipient, m.DecidedBy = outbox.ChannelRequester, r.Requester, a.Approver
 		m.GrantID, m.ExpiresAt = g.ID, g.ExpiresAt.UTC().Format(time.RFC3339)
 		m.Text = fmt.Sprintf("Your request %s for %s is approved: grant %d is active until %s", r.ID, r.Role, g.ID, m.ExpiresAt)
-		if err := notify.Enqueue(ctx, tx, m); err != nil {
-			return err
+		if !r.BreakGlass {
+			return outbox.Enqueue(ctx, tx, m)
 		}
-		if r.BreakGlass {
-			sec := m
-			sec.Channel, sec.Recipient, sec.Severity = notify.ChannelSecurity, "", string(audit.SeverityAlert)
-			sec.Text = fmt.Sprintf("BREAK-GLASS granted: %s holds emergency access (grant %d, incident %s) until %s", r.Requester, g.ID, r.Ticket, m.ExpiresAt)
-			return notify.Enqueue(ctx, tx, sec)
-		}
+		sec := m
+		sec.Channel, sec.Recipient, sec.Severity = outbox.ChannelSecurity, "", string(audit.SeverityAlert)
+		sec.Text = fmt.Sprintf("BREAK-GLASS granted: %s holds emergency access (grant %d, incident %s) until %s", r.Requester, g.ID, r.Ticket, m.ExpiresAt)
+		return outbox.Enqueue(ctx, tx, m, sec)
 	}
 	return nil
-}
-
-// GrantOwner returns the grantee and role of a grant, for deciding who may revoke it.
-func (s *Store) GrantOwner(ctx context.Context, grantID int64) (grantee, role string, err error) {
-	err = db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT grantee, role FROM airlock.grants WHERE id = $1`, grantID).Scan(&grantee, &role)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", fmt.Errorf("%w: grant %d", ErrNotFound, grantID)
-	}
-	return grantee, role, err
 }
