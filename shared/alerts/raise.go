@@ -47,10 +47,10 @@ func key(e audit.Entry) string {
 	return strings.Join(parts, "|")
 }
 
-// Queue puts the security channel's messages for the alert entries es into the outbox,
+// queue puts the security channel's messages for the alert entries es into the outbox,
 // in tx, except those whose kind's NotifyEvery says the same alert was queued recently. It
 // returns how many it queued. tx must act as a role that may write airlock.notifications.
-func Queue(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (int, error) {
+func queue(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (int, error) {
 	b := &pgx.Batch{}
 	var queued int
 	if err := queueInto(b, es, &queued); err != nil {
@@ -117,7 +117,7 @@ func (r *Raiser) Raise(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (queue
 		}
 	}
 	if tx != nil {
-		return Queue(ctx, tx, es...)
+		return queue(ctx, tx, es...)
 	}
 	now := time.Now()
 	if es = r.unsent(es, now); len(es) == 0 {
