@@ -57,17 +57,24 @@ type Handler struct {
 	schema *schema
 	alerts *alerts.Raiser
 	notify *notify.Sender
+	// Developers' statements pass these gates (slots.go); Airlock's own queries do not.
+	primaryGate, replicaGate *gate
 }
 
 // New returns the handler for built dependencies.
 func New(deps *app.Deps) *Handler {
-	return &Handler{
-		deps:   deps,
-		grants: grants.New(deps.Pool, deps.Role()),
-		schema: &schema{},
-		alerts: &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
-		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+	h := &Handler{
+		deps:        deps,
+		grants:      grants.New(deps.Pool, deps.Role()),
+		schema:      &schema{},
+		alerts:      &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
+		notify:      notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		primaryGate: newGate(deps.Pool, reservedConns),
 	}
+	if deps.Replica != nil {
+		h.replicaGate = newGate(deps.Replica, 0) // only statements use the replica
+	}
+	return h
 }
 
 // WithNotifier replaces the notification sender (tests, or a sender with other targets).
@@ -103,6 +110,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.serve(w, r, rid); err != nil {
+		if c := errorClass(err); c == "too_many_statements" || c == "busy" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		httpapi.WriteError(w, rid, err)
 	}
 }
@@ -150,6 +160,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 
 	started := time.Now()
 	res, err := h.execute(ctx, rid, sess, req, dec, plan)
+	if err == nil {
+		err = afterExpiry(sess, res)
+	}
 	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
 	outcome.DurationMS = time.Since(started).Milliseconds()
 	if err != nil {
@@ -179,6 +192,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	h.annotateMasked(sess.Email, res.columns)
 	res.requestID = rid
 	res.duration = time.Since(started)
+	res.until = sess.Deadline()
 	return render(w, req.Format, res)
 }
 
@@ -276,6 +290,15 @@ func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlgua
 		}
 	}
 	return e
+}
+
+// afterExpiry refuses to hand over a read's rows once a grant it ran under has ended,
+// however recently they were computed.
+func afterExpiry(sess *grants.Session, res *result) error {
+	if g := sess.Deadline(); res.write == nil && !g.IsZero() && !time.Now().Before(g) {
+		return grantExpired(g, "it ended before the answer could be sent, so the rows are withheld")
+	}
+	return nil
 }
 
 // isRequestID reports whether s has the shape of the request ids Airlock hands out
