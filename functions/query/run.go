@@ -98,11 +98,20 @@ func (h *Handler) deadline(sess *grants.Session) time.Time {
 }
 
 // statementTimeout is the time left until the request's deadline, for a statement that
-// starts now.
+// starts now. A request is not started within a second of its grant's end.
 func (h *Handler) statementTimeout(sess *grants.Session) (time.Duration, error) {
-	left := time.Until(h.deadline(sess))
 	if g := sess.Deadline(); !g.IsZero() && !g.After(time.Now().Add(time.Second)) {
 		return 0, grantExpired(g, "too soon to start a statement")
+	}
+	return h.timeLeft(sess)
+}
+
+// timeLeft is the time left until the request's deadline, for a FETCH of a read that
+// has started.
+func (h *Handler) timeLeft(sess *grants.Session) (time.Duration, error) {
+	left := time.Until(h.deadline(sess))
+	if g := sess.Deadline(); !g.IsZero() && !g.After(time.Now()) {
+		return 0, grantExpired(g, "the read was stopped then")
 	}
 	if left < time.Millisecond {
 		return 0, httpapi.Errorf(http.StatusGatewayTimeout, "timeout", "the request ran past limits.statement_timeout (%s)", h.deps.Policy.Limits.StatementTimeout)
@@ -226,7 +235,7 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 	// set in the same round trip.
 	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
 		want = min(fetchBatch, req.MaxRows+1-len(res.rows))
-		timeout, err := h.statementTimeout(sess)
+		timeout, err := h.timeLeft(sess)
 		if err != nil {
 			return nil, err
 		}
