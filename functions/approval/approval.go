@@ -261,7 +261,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 	if by != grantee && (!ok || !h.deps.Policy.CanApprove(by, role)) {
 		return httpapi.Errorf(http.StatusForbidden, "not_an_approver", "%s may not revoke %s grants", by, roleName)
 	}
-	rv, err := grants.New(h.deps.Pool, h.deps.Role()).RevokeAudited(ctx, body.GrantID, by, h.deps.Audit, EntryPoint, rid)
+	rv, err := grants.New(h.deps.Pool, h.deps.Role()).WithReplica(h.deps.Replica).RevokeAudited(ctx, body.GrantID, by, h.deps.Audit, EntryPoint, rid)
 	switch {
 	case errors.Is(err, grants.ErrNotActive):
 		return httpapi.Errorf(http.StatusConflict, "grant_not_active", "grant %d has already ended", body.GrantID)

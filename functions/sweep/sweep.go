@@ -75,7 +75,7 @@ type Handler struct {
 func New(deps *app.Deps, scheduler string) *Handler {
 	return &Handler{
 		deps:      deps,
-		grants:    grants.New(deps.Pool, deps.Role()),
+		grants:    grants.New(deps.Pool, deps.Role()).WithReplica(deps.Replica),
 		notify:    notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
 		scheduler: strings.ToLower(scheduler),
 	}

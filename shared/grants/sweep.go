@@ -165,6 +165,9 @@ func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, 
 	if err != nil {
 		return nil, 0, err
 	}
+	if g != nil {
+		terminated += s.endOnReplica(ctx, g.ID)
+	}
 	return g, terminated, nil
 }
 
@@ -447,5 +450,6 @@ func (s *Store) RevokeAudited(ctx context.Context, grantID int64, by string, rec
 		// Committed: the grant is revoked and its role synced; report, do not undo.
 		return rv, fmt.Errorf("grants: grant %d revoked, but ending late sessions failed: %w", grantID, err)
 	}
+	rv.Terminated += s.endOnReplica(ctx, grantID)
 	return rv, nil
 }
