@@ -165,6 +165,9 @@ func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *g
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
+		if e, ok := errors.AsType[*httpapi.Error](err); ok {
+			return nil, e // too_many_statements
+		}
 		return nil, dbError(err)
 	}
 	return tx, nil

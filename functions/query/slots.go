@@ -121,7 +121,24 @@ func (g *gate) acquire(ctx context.Context) (conn *pgxpool.Conn, release func(),
 		}
 		return nil, nil, dbError(err)
 	}
-	return conn, func() { conn.Release(); <-g.slots }, nil
+	return conn, func() { freeSlots(conn); conn.Release(); <-g.slots }, nil
+}
+
+// freeSlots releases the person's statement slots before the connection goes back to
+// the pool, so that they are free when the answer is sent: the reset on release
+// (DISCARD ALL) would free them too, but pgxpool runs it in the background after
+// Release returns. A connection that cannot be told is closed, which frees them as its
+// session ends; one still in a transaction is destroyed by the pool.
+func freeSlots(conn *pgxpool.Conn) {
+	pc := conn.Conn().PgConn()
+	if pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := db.Exec(ctx, conn.Conn(), "SELECT pg_catalog.pg_advisory_unlock_all()"); err != nil {
+		pc.Close(ctx)
+	}
 }
 
 func busy() error {
