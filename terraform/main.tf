@@ -144,12 +144,16 @@ locals {
       { APPROVAL_URL = local.approval_callback_audience },
       { for k, v in { IAP_AUDIENCE = var.iap_audience } : k => v if var.enable_iap && var.iap_audience != "" },
     )
+    # A revocation (ApprovalCallback) and an expiry (SweepExpired) end the grant's
+    # sessions on the replica too, where ExecuteQuery's reads run.
     ApprovalCallback = {
-      AUTH_AUDIENCE      = local.approval_callback_audience
-      REQUEST_ACCESS_URL = "https://${var.region}-${var.project_id}.cloudfunctions.net/RequestAccess"
+      AUTH_AUDIENCE             = local.approval_callback_audience
+      REQUEST_ACCESS_URL        = "https://${var.region}-${var.project_id}.cloudfunctions.net/RequestAccess"
+      CLOUDSQL_REPLICA_INSTANCE = google_sql_database_instance.replica.connection_name
     }
     SweepExpired = {
-      SCHEDULER_EMAIL = google_service_account.scheduler.email
+      SCHEDULER_EMAIL           = google_service_account.scheduler.email
+      CLOUDSQL_REPLICA_INSTANCE = google_sql_database_instance.replica.connection_name
     }
   }
 }

@@ -251,7 +251,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 	if body.GrantID <= 0 || body.RequestID != "" {
 		return httpapi.Errorf(http.StatusBadRequest, "grant_id_required", "decision \"revoke\" takes a positive \"grant_id\" and no request_id")
 	}
-	store := grants.New(h.deps.Pool, h.deps.Role())
+	store := grants.New(h.deps.Pool, h.deps.Role()).WithReplica(h.deps.Replica)
 	grantee, roleName, err := store.Owner(ctx, body.GrantID)
 	if errors.Is(err, grants.ErrNotFound) {
 		return httpapi.Errorf(http.StatusNotFound, "grant_not_found", "there is no grant %d", body.GrantID)

@@ -54,11 +54,15 @@ func (h *Handler) unguarded(ctx context.Context, email string, req Request, dec 
 		return w
 	}
 	res, err := h.execute(ctx, rid, sess, &req, dec, plan)
+	if err == nil {
+		err = afterExpiry(sess, res)
+	}
 	if err != nil {
 		httpapi.WriteError(w, rid, h.explainFailure(ctx, sess, err))
 		return w
 	}
 	res.requestID = rid
+	res.until = sess.Deadline()
 	render(w, req.Format, res)
 	return w
 }
@@ -69,3 +73,6 @@ func (h *Handler) unguarded(ctx context.Context, email string, req Request, dec 
 func DecodeTableCell(s string) string { return decodeCell(s, true) }
 func DecodeCSVField(s string) string  { return decodeCell(s, false) }
 func Unsafe(r rune) bool              { return unsafe(r) }
+
+// PersonKey is the first advisory-lock key of email's statement slots.
+func PersonKey(email string) int64 { return personKey(email) }

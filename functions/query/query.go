@@ -5,11 +5,13 @@
 package query
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -57,17 +59,24 @@ type Handler struct {
 	schema *schema
 	alerts *alerts.Raiser
 	notify *notify.Sender
+	// Developers' statements pass these gates (slots.go); Airlock's own queries do not.
+	primaryGate, replicaGate *gate
 }
 
 // New returns the handler for built dependencies.
 func New(deps *app.Deps) *Handler {
-	return &Handler{
-		deps:   deps,
-		grants: grants.New(deps.Pool, deps.Role()),
-		schema: &schema{},
-		alerts: &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
-		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+	h := &Handler{
+		deps:        deps,
+		grants:      grants.New(deps.Pool, deps.Role()),
+		schema:      &schema{},
+		alerts:      &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
+		notify:      notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		primaryGate: newGate(deps.Pool, reservedConns),
 	}
+	if deps.Replica != nil {
+		h.replicaGate = newGate(deps.Replica, 0) // only statements use the replica
+	}
+	return h
 }
 
 // WithNotifier replaces the notification sender (tests, or a sender with other targets).
@@ -103,6 +112,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.serve(w, r, rid); err != nil {
+		if c := errorClass(err); c == "too_many_statements" || c == "busy" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
 		httpapi.WriteError(w, rid, err)
 	}
 }
@@ -113,11 +125,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	ctx := r.Context()
 	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
-		return err
+		if id.Email != "" { // verified, but not a member: refused, and on the record
+			return h.refuseUnread(ctx, rid, id.Email, peek(r), err)
+		}
+		return err // no verified identity: nobody to put on the record
 	}
 	req, err := h.decode(w, r)
 	if err != nil {
-		return err
+		return h.refuseUnread(ctx, rid, id.Email, req, err)
 	}
 	sess, err := h.grants.Session(ctx, id.Email)
 	if err != nil {
@@ -150,6 +165,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 
 	started := time.Now()
 	res, err := h.execute(ctx, rid, sess, req, dec, plan)
+	if err == nil {
+		err = afterExpiry(sess, res)
+	}
 	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
 	outcome.DurationMS = time.Since(started).Milliseconds()
 	if err != nil {
@@ -179,6 +197,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	h.annotateMasked(sess.Email, res.columns)
 	res.requestID = rid
 	res.duration = time.Since(started)
+	res.until = sess.Deadline()
 	return render(w, req.Format, res)
 }
 
@@ -209,7 +228,99 @@ func (h *Handler) execute(ctx context.Context, rid string, sess *grants.Session,
 	return h.read(ctx, rid, sess, req, dec)
 }
 
+// decode reads and checks the envelope. When it fails, the Request it returns, if any,
+// is what could be read of the body (leniently), for the audit entry of the refusal.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return nil, httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxBody)
+	}
+	if err != nil {
+		return nil, httpapi.Errorf(http.StatusBadRequest, "malformed_json", "the body could not be read: %v", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	req, err := h.validate(w, r)
+	if err != nil {
+		if req == nil {
+			req = lenient(body)
+		}
+		return req, err
+	}
+	return req, nil
+}
+
+// lenient reads what it can of a body that failed to decode (unknown fields, a field of
+// the wrong type): the SQL, to be audited and checked for forbidden statements.
+func lenient(body []byte) *Request {
+	var loose struct {
+		SQL  any `json:"sql"`
+		Mode any `json:"mode"`
+	}
+	if json.Unmarshal(body, &loose) != nil {
+		return nil
+	}
+	req := &Request{}
+	req.SQL, _ = loose.SQL.(string)
+	req.Mode, _ = loose.Mode.(string)
+	return req
+}
+
+// peek reads the body of a request that is refused before it is decoded, for its audit
+// entry; nil when it is not a readable envelope.
+func peek(r *http.Request) *Request {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return nil
+	}
+	return lenient(body)
+}
+
+// refuseUnread records the refusal (cause) of a verified person's request that was not
+// decided because it could not be read or may not be made, with what could be read of it
+// (req may be nil), and raises security.forbidden_statement when its SQL is a forbidden
+// statement: every authenticated request is on the record, whatever is wrong with it.
+func (h *Handler) refuseUnread(ctx context.Context, rid, email string, req *Request, cause error) error {
+	if req == nil {
+		req = &Request{}
+	}
+	entry := audit.Entry{
+		Event: audit.EventQueryAttempt, Actor: email, Function: EntryPoint, RequestID: rid,
+		SQL: req.SQL, Mode: req.Mode, Reason: req.Reason,
+		Decision: audit.DecisionDenied, Rule: errorClass(cause), ErrorClass: errorClass(cause),
+		Message: cause.Error(), Severity: audit.SeverityNotice,
+	}
+	var forbidden string
+	if strings.TrimSpace(req.SQL) != "" && h.schema.load(ctx, h.deps.Pool, h.deps.Policy) == nil {
+		mode := sqlguard.Read
+		if req.Mode == "write" {
+			mode = sqlguard.Write
+		}
+		dec := h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, nil))
+		entry.Fingerprint, entry.Tables, forbidden = dec.Fingerprint, dec.Tables, dec.Forbidden
+	}
+	if forbidden != "" {
+		entry.Severity = audit.SeverityAlert
+	}
+	if err := h.deps.Audit.Record(ctx, entry); err != nil {
+		return h.auditUnavailable(rid, err)
+	}
+	if forbidden != "" {
+		queued, err := h.alerts.Raise(ctx, nil, alerts.ForbiddenStatement(entry, forbidden))
+		if errors.Is(err, audit.ErrUnavailable) {
+			return h.auditUnavailable(rid, err)
+		}
+		if err != nil {
+			logLine("ERROR", rid, err.Error())
+		}
+		if queued > 0 {
+			h.deliver(ctx)
+		}
+	}
+	return cause
+}
+
+// validate decodes the envelope and checks its fields.
+func (h *Handler) validate(w http.ResponseWriter, r *http.Request) (*Request, error) {
 	var req Request
 	if err := httpapi.DecodeJSON(w, r, maxBody, &req); err != nil {
 		return nil, err
@@ -220,36 +331,36 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request) (*Request, erro
 		req.Mode = "read"
 	case "read", "write", "revert":
 	default:
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\", \"write\" or \"revert\", not %q", req.Mode)
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\", \"write\" or \"revert\", not %q", req.Mode)
 	}
 	switch {
 	case req.Mode == "revert" && req.SQL != "":
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "a revert takes no \"sql\": Airlock writes the compensating statements from what the write changed")
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "a revert takes no \"sql\": Airlock writes the compensating statements from what the write changed")
 	case req.Mode == "revert" && !isRequestID(req.Revert):
-		return nil, httpapi.Errorf(http.StatusBadRequest, "revert_required", "mode \"revert\" needs \"revert\": the request_id (16 hex digits) of the write to undo, not %q", req.Revert)
+		return &req, httpapi.Errorf(http.StatusBadRequest, "revert_required", "mode \"revert\" needs \"revert\": the request_id (16 hex digits) of the write to undo, not %q", req.Revert)
 	case req.Mode != "revert" && req.Revert != "":
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "\"revert\" is only for mode \"revert\"")
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "\"revert\" is only for mode \"revert\"")
 	case req.Mode != "revert" && strings.TrimSpace(req.SQL) == "":
-		return nil, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
+		return &req, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
 	}
 	switch req.Format {
 	case "":
 		req.Format = "json"
 	case "json", "table", "csv":
 	default:
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_format", "format must be \"json\", \"table\" or \"csv\", not %q", req.Format)
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_format", "format must be \"json\", \"table\" or \"csv\", not %q", req.Format)
 	}
 	switch {
 	case req.MaxRows == 0:
 		req.MaxRows = lim.DefaultMaxRows
 	case req.MaxRows < 0 || req.MaxRows > lim.MaxRows:
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_max_rows", "max_rows must be between 1 and %d", lim.MaxRows)
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_max_rows", "max_rows must be between 1 and %d", lim.MaxRows)
 	}
 	if req.Mode != "read" && len(strings.TrimSpace(req.Reason)) < 10 {
-		return nil, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a %s needs a reason of at least 10 characters saying why (a ticket or the client's request)", req.Mode)
+		return &req, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a %s needs a reason of at least 10 characters saying why (a ticket or the client's request)", req.Mode)
 	}
 	if req.Mode == "read" && req.DryRun {
-		return nil, httpapi.Errorf(http.StatusBadRequest, "invalid_dry_run", "dry_run applies to writes only")
+		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_dry_run", "dry_run applies to writes only")
 	}
 	return &req, nil
 }
@@ -276,6 +387,15 @@ func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlgua
 		}
 	}
 	return e
+}
+
+// afterExpiry refuses to hand over a read's rows once a grant it ran under has ended,
+// however recently they were computed.
+func afterExpiry(sess *grants.Session, res *result) error {
+	if g := sess.Deadline(); res.write == nil && !g.IsZero() && !time.Now().Before(g) {
+		return grantExpired(g, "it ended before the answer could be sent, so the rows are withheld")
+	}
+	return nil
 }
 
 // isRequestID reports whether s has the shape of the request ids Airlock hands out

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // render answers with the result in the requested format. The answer is written as it is
@@ -80,6 +81,13 @@ func writeJSON(e *encoder, res *result) {
 	e.jsonString([]byte(res.requestID))
 	e.ascii(`,"row_count":` + strconv.Itoa(len(res.rows)) + `,"rows":[`)
 	for r, row := range res.rows {
+		if res.expired() {
+			// row_count said more: the error record below says why the rows stop here.
+			e.ascii(`],"truncated":true,"truncated_by":"grant_expired","error":{"code":"grant_expired","message":`)
+			e.jsonString([]byte(expiredNote(res, r)))
+			e.ascii("}}\n")
+			return
+		}
 		if r > 0 {
 			e.byte(',')
 		}
@@ -113,7 +121,11 @@ func writeCSV(e *encoder, res *result) {
 		e.textValue(csvStyle, []byte(c.Name))
 	}
 	e.byte('\n')
-	for _, row := range res.rows {
+	for r, row := range res.rows {
+		if res.expired() {
+			e.ascii("ERROR: grant_expired: " + expiredNote(res, r) + "\n")
+			return
+		}
 		for i, v := range row {
 			if i > 0 {
 				e.byte(',')
@@ -180,7 +192,11 @@ func writeTable(e *encoder, res *result) {
 		}
 		e.byte('\n')
 	}
-	for _, row := range res.rows {
+	for r, row := range res.rows {
+		if res.expired() {
+			e.ascii("ERROR: grant_expired: " + expiredNote(res, r) + "\n")
+			return
+		}
 		for i, v := range row {
 			cell(i, v)
 		}
@@ -230,4 +246,11 @@ func writeSummary(e *encoder, res *result) {
 		e.visible(s)
 		e.byte('\n')
 	}
+}
+
+// expiredNote says that an answer stopped after n rows because the grants it was read
+// under ended while it was being sent. It holds only ASCII.
+func expiredNote(res *result, n int) string {
+	return fmt.Sprintf("your grant ended at %s while the answer was being sent; it stops after %d of %d rows",
+		res.until.UTC().Format(time.RFC3339), n, len(res.rows))
 }

@@ -102,7 +102,9 @@ func TestRevertRefusals(t *testing.T) {
 				rules = append(rules, e["rule"].(string))
 			}
 		}
-		if got := strings.Join(rules, ","); got != "revert_needs_delete,write_not_found,write_not_found" {
+		// The bad envelopes too (finding 8 of issue 11): every authenticated request is on the record.
+		want := "revert_needs_delete,write_not_found,write_not_found,revert_required,revert_required,revert_required,invalid_revert,reason_required"
+		if got := strings.Join(rules, ","); got != want {
 			t.Errorf("want each refused revert in the trail with its rule, got = %s", got)
 		}
 	})

@@ -43,7 +43,13 @@ type result struct {
 	closed    bool  // the read's connection was closed rather than drained (discard)
 	duration  time.Duration
 	write     *WriteResult
+	// until is when the grants the read ran under end (zero: none): the answer stops
+	// there, with a record saying why (render).
+	until time.Time
 }
+
+// expired reports whether the grants the result was read under have ended.
+func (r *result) expired() bool { return !r.until.IsZero() && !time.Now().Before(r.until) }
 
 func (r *result) rowCount() int64 {
 	if r.write != nil {
@@ -79,18 +85,43 @@ type WriteResult struct {
 	Note       string   `json:"note,omitempty"`
 }
 
-// statementTimeout is the policy's timeout, capped by the time left on the grants the
-// session holds: no statement outlives the access it runs under.
-func (h *Handler) statementTimeout(sess *grants.Session) (time.Duration, error) {
-	t := h.deps.Policy.Limits.StatementTimeout
-	if d := sess.Deadline(); !d.IsZero() {
-		left := d.Sub(sess.Now)
-		if left < time.Second {
-			return 0, httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ends at %s, too soon to start a statement", d.UTC().Format(time.RFC3339))
-		}
-		t = min(t, left)
+// deadline is when a request's statements must be over: the policy's statement timeout
+// from the request's start, or the earliest expiry of the grants the session holds if
+// sooner. It bounds the whole request, every FETCH of a read included, so that no
+// statement outlives the access it runs under, nor the time one request may take.
+func (h *Handler) deadline(sess *grants.Session) time.Time {
+	d := sess.Now.Add(h.deps.Policy.Limits.StatementTimeout)
+	if g := sess.Deadline(); !g.IsZero() && g.Before(d) {
+		d = g
 	}
-	return t, nil
+	return d
+}
+
+// statementTimeout is the time left until the request's deadline, for a statement that
+// starts now. A request is not started within a second of its grant's end.
+func (h *Handler) statementTimeout(sess *grants.Session) (time.Duration, error) {
+	if g := sess.Deadline(); !g.IsZero() && !g.After(time.Now().Add(time.Second)) {
+		return 0, grantExpired(g, "too soon to start a statement")
+	}
+	return h.timeLeft(sess)
+}
+
+// timeLeft is the time left until the request's deadline, for a FETCH of a read that
+// has started.
+func (h *Handler) timeLeft(sess *grants.Session) (time.Duration, error) {
+	left := time.Until(h.deadline(sess))
+	if g := sess.Deadline(); !g.IsZero() && !g.After(time.Now()) {
+		return 0, grantExpired(g, "the read was stopped then")
+	}
+	if left < time.Millisecond {
+		return 0, httpapi.Errorf(http.StatusGatewayTimeout, "timeout", "the request ran past limits.statement_timeout (%s)", h.deps.Policy.Limits.StatementTimeout)
+	}
+	return left, nil
+}
+
+// grantExpired is the answer for a request whose grant ends (or ended) at d.
+func grantExpired(d time.Time, what string) error {
+	return httpapi.Errorf(http.StatusForbidden, "grant_expired", "your grant ends at %s: %s; no row computed after it is returned", d.UTC().Format(time.RFC3339), what)
 }
 
 // queueSetup queues the developer's transaction set-up: their role, a search path that
@@ -109,6 +140,7 @@ func (h *Handler) queueSetup(b *pgx.Batch, rid string, sess *grants.Session, sea
 	if len(ids) > 0 {
 		appName += " g=" + strings.Join(ids, ",")
 	}
+	h.queueSlot(b, sess.Email) // as the function's login, before anything of the developer's
 	b.Queue("SET LOCAL ROLE " + pgx.Identifier{sess.DBRole}.Sanitize())
 	// The output styles are PostgreSQL's defaults, set here so that what the answer
 	// promises (values as psql shows them, see kind) holds whatever the server's flags.
@@ -133,6 +165,9 @@ func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *g
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
+		if e, ok := errors.AsType[*httpapi.Error](err); ok {
+			return nil, e // too_many_statements
+		}
 		return nil, dbError(err)
 	}
 	return tx, nil
@@ -155,11 +190,16 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 	if h.deps.Replica != nil {
 		pool = h.deps.Replica
 	}
-	conn, err := pool.Acquire(ctx)
+	conn, release, err := h.gateFor(pool).acquire(ctx)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
-	defer conn.Release() // a connection closed by an oversized row is destroyed, not pooled
+	// Released last: the reset on release (or the close of a connection closed by an
+	// oversized row) frees the person's statement slot.
+	defer release()
+	// Nothing of the read outlives its deadline: not a FETCH, not the wait for one.
+	ctx, cancel := context.WithDeadline(ctx, h.deadline(sess))
+	defer cancel()
 	res := &result{maxBytes: h.deps.Policy.Limits.MaxBytes, maxRows: req.MaxRows}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
 	collect := func(rows pgx.Rows) error {
@@ -194,15 +234,25 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 		}
 	}
 	// A full batch means there may be more: fetch until the caps or the rows run out.
+	// Each FETCH is a statement of its own: its timeout is what is left of the request's,
+	// set in the same round trip.
 	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
 		want = min(fetchBatch, req.MaxRows+1-len(res.rows))
-		rows, err := conn.Query(ctx, "FETCH FORWARD "+strconv.Itoa(want)+" FROM airlock_c")
+		timeout, err := h.timeLeft(sess)
 		if err != nil {
-			return nil, dbError(err)
+			return nil, err
 		}
 		before := len(res.rows)
-		if err := collect(rows); err != nil {
-			return nil, err
+		b := &pgx.Batch{}
+		b.Queue(`SELECT set_config('statement_timeout', $1, true)`, ms(timeout))
+		b.Queue("FETCH FORWARD " + strconv.Itoa(want) + " FROM airlock_c").Query(collect)
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			if e, ok := errors.AsType[*httpapi.Error](err); ok {
+				return nil, e
+			}
+			if !res.closed {
+				return nil, dbError(err)
+			}
 		}
 		fetched = len(res.rows) - before
 	}
@@ -461,11 +511,13 @@ const maxLoggedImages = 100
 // before COMMIT, so a write the trail cannot record is rolled back.
 func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision,
 	exec func(pgx.Tx) (int64, error), verify func(pgx.Tx, []revert.Image) error) (*result, error) {
-	conn, err := h.deps.Pool.Acquire(ctx)
+	conn, release, err := h.primaryGate.acquire(ctx)
 	if err != nil {
-		return nil, dbError(err)
+		return nil, err
 	}
-	defer conn.Release()
+	defer release() // the reset on release frees the person's statement slot
+	ctx, cancel := context.WithDeadline(ctx, h.deadline(sess))
+	defer cancel()
 	tx, err := h.begin(ctx, conn.Conn(), rid, sess, "public")
 	if err != nil {
 		return nil, err
@@ -521,6 +573,11 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 		return nil, h.auditUnavailable(rid, err)
 	case err != nil:
 		return nil, dbError(err)
+	}
+	// A write whose grant ended while it ran is not committed (the sweeper may not have
+	// ended its session yet).
+	if g := sess.Deadline(); !g.IsZero() && !time.Now().Before(g) {
+		return nil, grantExpired(g, "the write was not committed")
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, dbError(err)

@@ -78,7 +78,7 @@ type Handler struct {
 func New(deps *app.Deps, scheduler string) *Handler {
 	return &Handler{
 		deps:      deps,
-		grants:    grants.New(deps.Pool, deps.Role()),
+		grants:    grants.New(deps.Pool, deps.Role()).WithReplica(deps.Replica),
 		requests:  requests.New(deps.Pool, deps.Role(), deps.Policy),
 		notify:    notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
 		scheduler: strings.ToLower(scheduler),

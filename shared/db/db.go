@@ -22,6 +22,7 @@ import (
 	"cloud.google.com/go/cloudsqlconn"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	// the session), so the pool discards it. Zero means pgx's default, about 1 GiB.
 	MaxMessageBytes int
 }
+
+// cancelGrace is how long a pool that runs developers' SQL waits for the server to
+// answer a cancelled statement before it closes the connection.
+const cancelGrace = 2 * time.Second
 
 // MessageTooLarge reports whether err is a message refused by Config.MaxMessageBytes, and
 // if so the size the server announced.
@@ -134,6 +139,14 @@ func Open(ctx context.Context, c Config) (*Pool, error) {
 			pc.ParameterStatus("client_encoding") == "UTF8", nil
 	}
 	if c.ResetOnRelease {
+		// A request that ends (its deadline, its client gone) cancels its statement on
+		// the server rather than only dropping the connection: a backend computing a
+		// result does not notice its client left until it sends, and until then it keeps
+		// its locks (the person's statement slots among them) and its memory. The
+		// connection is closed anyway if the server has not answered the cancel in time.
+		cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+			return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, DeadlineDelay: cancelGrace}
+		}
 		cfg.AfterRelease = func(conn *pgx.Conn) bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

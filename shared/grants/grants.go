@@ -76,8 +76,9 @@ func (s *Session) Deadline() time.Time {
 
 // A Store reads and writes grants as one function's database group role.
 type Store struct {
-	pool *db.Pool
-	role string
+	pool    *db.Pool
+	role    string
+	replica *db.Pool // where reads run too, when there is a replica (replica.go)
 }
 
 // New returns a Store that acts as role (the calling function's group role).

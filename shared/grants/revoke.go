@@ -85,5 +85,6 @@ func (s *Store) Revoke(ctx context.Context, grantID int64, by string, rec Record
 		// Committed: the grant is revoked and its role synced; report, do not undo.
 		return rv, fmt.Errorf("grants: grant %d revoked, but ending late sessions failed: %w", grantID, err)
 	}
+	rv.Terminated += s.endOnReplica(ctx, grantID)
 	return rv, nil
 }

@@ -153,6 +153,9 @@ func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, 
 	if err != nil {
 		return nil, 0, err
 	}
+	if g != nil {
+		terminated += s.endOnReplica(ctx, g.ID)
+	}
 	return g, terminated, nil
 }
 

@@ -528,3 +528,37 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestEndOnReplica: a store with a read replica ends, there, the sessions running under
+// a grant it ends. A second pool to the same database stands in for the replica, and the
+// session is ended through it alone (endOnReplica), so the count is the replica's.
+func TestEndOnReplica(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	id := e.grant(t, "dev1@example.com", "unmasked_users", time.Hour)
+	replica, err := db.Open(ctx, db.Config{URL: e.d.URL(migrate.GroupSweeper)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica.Close()
+	store := New(nil, e.d.Roles.Group(migrate.GroupSweeper)).WithReplica(replica)
+
+	conn, err := pgx.Connect(ctx, e.d.URL(migrate.GroupQuery))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET application_name = 'airlock r=test g=%d'", id)); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.endOnReplica(ctx, id+1); n != 0 {
+		t.Errorf("for another grant, want = 0 sessions ended on the replica, got = %d", n)
+	}
+	if n := store.endOnReplica(ctx, id); n != 1 {
+		t.Fatalf("want = 1 session ended on the replica, got = %d", n)
+	}
+	waitFor(t, "the replica's session to end", func() bool { return conn.Ping(ctx) != nil })
+	if n := New(nil, "").endOnReplica(ctx, id); n != 0 {
+		t.Errorf("without a replica, want = 0, got = %d", n)
+	}
+}

@@ -73,6 +73,8 @@ type rawLimits struct {
 	DefaultMaxRows   int    `yaml:"default_max_rows"`
 	MaxRows          int    `yaml:"max_rows"`
 	MaxBytes         int64  `yaml:"max_bytes"`
+	// A pointer, so that an explicit 0 is refused rather than taken for the default.
+	ConcurrentStatements *int `yaml:"concurrent_statements"`
 }
 
 type rawAlerts struct {
@@ -105,7 +107,12 @@ const (
 	defaultMaxRowsCap       = 10000
 	defaultMaxBytes         = 4 << 20
 	defaultBreakGlassMax    = time.Hour
+
+	defaultConcurrentStatements = 4
 )
+
+// MaxConcurrentStatements is the highest limits.concurrent_statements a policy may set.
+const MaxConcurrentStatements = 64
 
 // Load parses and validates a policy document. Unknown keys, wrong types and every
 // inconsistency are reported together in an *Error that names lines and keys.
@@ -503,6 +510,13 @@ func (v *validator) limits(rl rawLimits) Limits {
 	}
 	if l.MaxBytes == 0 {
 		l.MaxBytes = defaultMaxBytes
+	}
+	l.ConcurrentStatements = defaultConcurrentStatements
+	if rl.ConcurrentStatements != nil {
+		l.ConcurrentStatements = *rl.ConcurrentStatements
+		if l.ConcurrentStatements < 1 || l.ConcurrentStatements > MaxConcurrentStatements {
+			v.fail("limits.concurrent_statements", "must be between 1 and %d, got %d", MaxConcurrentStatements, l.ConcurrentStatements)
+		}
 	}
 	if l.DefaultMaxRows < 1 || l.DefaultMaxRows > l.MaxRows {
 		v.fail("limits.default_max_rows", "must be between 1 and limits.max_rows (%d)", l.MaxRows)

@@ -98,6 +98,9 @@ type Limits struct {
 	DefaultMaxRows   int
 	MaxRows          int
 	MaxBytes         int64
+	// ConcurrentStatements is how many statements one person may have running at once,
+	// across every function instance (limits.concurrent_statements, 1 to 64, default 4).
+	ConcurrentStatements int
 }
 
 // Alerts configures which events raise security alerts.

@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,10 @@ func TestLoadRejects(t *testing.T) {
 		{"max_rows zero", strings.Replace(base, "max_rows: 20", "max_rows: 0", 1), "max_rows"},
 		{"bad working hours", strings.Replace(base, `start: "07:00"`, `start: "7am"`, 1), "time of day"},
 		{"bad time zone", strings.Replace(base, "timezone: UTC", "timezone: Mars/Olympus", 1), "time zone"},
+		{"no concurrent statements", strings.Replace(base, "limits:\n", "limits:\n  concurrent_statements: 0\n", 1), "limits.concurrent_statements: must be between 1 and 64, got 0"},
+		{"negative concurrent statements", strings.Replace(base, "limits:\n", "limits:\n  concurrent_statements: -2\n", 1), "got -2"},
+		{"too many concurrent statements", strings.Replace(base, "limits:\n", "limits:\n  concurrent_statements: 65\n", 1), "got 65"},
+		{"concurrent statements not a number", strings.Replace(base, "limits:\n", "limits:\n  concurrent_statements: many\n", 1), "line 118"},
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -119,6 +124,23 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("Load error = %v\nwant it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestConcurrentStatementsLimit: limits.concurrent_statements defaults to 4 when left out
+// and is read as written within 1..64 (the refusals are in TestLoadRejects).
+func TestConcurrentStatementsLimit(t *testing.T) {
+	if got := demoPolicy(t).Limits.ConcurrentStatements; got != 4 {
+		t.Errorf("when limits.concurrent_statements is left out, want = 4, got = %d", got)
+	}
+	for _, n := range []string{"1", "7", "64"} {
+		p, err := policy.Load([]byte(strings.Replace(string(demo.Policy), "limits:\n", "limits:\n  concurrent_statements: "+n+"\n", 1)))
+		if err != nil {
+			t.Fatalf("when limits.concurrent_statements is %s, want = loaded, got = %v", n, err)
+		}
+		if got := p.Limits.ConcurrentStatements; strconv.Itoa(got) != n {
+			t.Errorf("when limits.concurrent_statements is %s, want = %s, got = %d", n, n, got)
+		}
 	}
 }
 
