@@ -8,8 +8,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// BenchmarkSweep10k times expiring 10,000 grants with Sweep (one transaction per grant:
-// lock, mark, sync_developer, terminate_grant_sessions, audit entry to a file, commit)
+// BenchmarkSweep10k times expiring 10,000 grants with Sweep (DefaultSweepTx grants per
+// transaction: lock and mark them, sync_developer once per grantee, look for their
+// sessions, one signed audit entry per grant to a file, commit)
 // against 10,000 bare UPDATE statements in one transaction, and reports both and their
 // ratio. scripts/bench.sh runs it with
 //
