@@ -49,7 +49,7 @@ g_ratio=$(metric ratio "$line")
 g_check=$(metric check-µs/op "$line")
 g_parse=$(metric parse-µs/op "$line")
 
-# The sweep: expiring 10,000 grants next to 10,000 bare UPDATEs in one transaction.
+# The sweep: expiring 10,000 grants next to 10,000 bare UPDATEs, alternating in ten rounds.
 echo "bench: sweep of 10,000 expired grants (about 30 s)" >&2
 line=$(go test -run '^$' -bench BenchmarkSweep10k -benchtime 1x ./shared/grants | grep '^BenchmarkSweep10k')
 s_sweep=$(metric sweep-ms/op "$line")
@@ -76,7 +76,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/nu
 	echo
 	echo "| Measurement | Airlock | Baseline (same run) | Ratio | Target | Met |"
 	echo "|---|---|---|---|---|---|"
-	echo "| Sweep: expire 10,000 grants (100 to a transaction; sync, session check, a signed audit entry per grant to a file) | ${s_sweep} ms | 10,000 bare UPDATEs in one transaction: ${s_bare} ms | **${s_ratio}×** | ≤ 3× | $(met "$s_ratio" "<=" 3) |"
+	echo "| Sweep: expire 10,000 grants (100 to a transaction; sync, session check, a signed audit entry per grant to a file) | ${s_sweep} ms | 10,000 bare UPDATEs, 1,000 to a transaction, alternating with the sweep in ten rounds: ${s_bare} ms | **${s_ratio}×** (median of rounds) | ≤ 3× | $(met "$s_ratio" "<=" 3) |"
 	echo "| SQL guard: \`Check\` over the legit corpus (one parse, its fingerprint, the walk), statement by statement | ${g_check} µs per pass | bare \`pg_query.Parse\` of the same statements: ${g_parse} µs per pass | **${g_ratio}×** (median of passes) | ≤ 1.25× | $(met "$g_ratio" "<=" 1.25) |"
 	echo "| Lag from expires_at to the end of a statement under the grant | 0: its statement_timeout is capped at the grant's time left | — | — | — | — |"
 	echo "| Lag from expires_at to a sweep with the one-minute schedule | at most 60 s plus one run | — | — | — | — |"
