@@ -56,12 +56,12 @@ func (s *Store) Revoke(ctx context.Context, grantID int64, by string, rec Record
 			return ErrNotActive
 		}
 		g := found[0]
-		n, err := endAccess(ctx, tx, &g)
+		counts, err := endAccess(ctx, tx, found)
 		if err != nil {
 			return err
 		}
-		rv = &Revocation{Grant: g, Terminated: n}
-		if err := recordEnd(ctx, rec, &g, n, audit.EventGrantRevoked, by, function, rid); err != nil {
+		rv = &Revocation{Grant: g, Terminated: counts[0]}
+		if err := recordEnd(ctx, rec, &g, counts[0], audit.EventGrantRevoked, by, function, rid); err != nil {
 			auditErr = err
 			return err
 		}

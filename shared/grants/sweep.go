@@ -1,9 +1,11 @@
 package grants
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +22,7 @@ const EventGrantExpiring = "grant.expiring"
 // Sweep defaults.
 const (
 	DefaultSweepBatch = 500              // grants (and reminders) per run
+	DefaultSweepTx    = 100              // grants expired per transaction
 	ReminderWindow    = 10 * time.Minute // developers are reminded once this long before a grant ends
 	SweeperActor      = "sweeper"        // ended_by of grants the sweeper expires
 )
@@ -31,13 +34,19 @@ type Recorder interface {
 
 // SweepOptions configures one Sweep run.
 type SweepOptions struct {
-	Audit     Recorder // required: every expiry is recorded before it is committed
-	Batch     int      // at most this many grants and reminders each; DefaultSweepBatch if 0
-	Function  string   // audit entries' function, e.g. SweepExpired
-	RequestID string   // audit entries' request id
+	Audit Recorder // required: every expiry is recorded before it is committed
+	Batch int      // at most this many grants, requests and reminders each; DefaultSweepBatch if 0
+	// TxSize is how many grants are expired in one transaction; DefaultSweepTx if 0.
+	// Larger spreads the cost of a transaction over more grants, but each grantee's
+	// lock (taken by sync_developer) is held until the whole transaction commits, its
+	// audit entries written one by one before: a developer's own query waits that long.
+	TxSize    int
+	Function  string // audit entries' function, e.g. SweepExpired
+	RequestID string // audit entries' request id
 
-	// beforeCommit, for tests, runs inside each grant's transaction just before COMMIT.
-	beforeCommit func(ctx context.Context, tx pgx.Tx, g Grant) error
+	// beforeCommit, for tests, runs inside each transaction just before COMMIT, with
+	// the grants it expires.
+	beforeCommit func(ctx context.Context, tx pgx.Tx, gs []Grant) error
 }
 
 // SweepResult counts what one run did. Remaining is how many grants were still due when
@@ -53,18 +62,23 @@ type SweepResult struct {
 // grant ends within ReminderWindow, once. Pending requests past their deadline are the
 // requests package's (requests.Store.Expire).
 //
-// Each grant is expired in its own transaction: lock it (FOR UPDATE SKIP LOCKED, so
-// concurrent sweepers share the work and never expire a grant twice), mark it expired,
-// bring the developer's database role in line (airlock.sync_developer), end every backend
-// still running under it (airlock.terminate_grant_sessions — a side effect that does not
-// wait for COMMIT; ending it again on a rerun is harmless), record the audit entries, and
-// commit. A crash at any point leaves the grant fully active or fully expired.
+// Grants are expired TxSize at a time, each group in one transaction: lock them (FOR
+// UPDATE SKIP LOCKED, so concurrent sweepers share the work and never expire a grant
+// twice), mark them expired, bring each grantee's database role in line
+// (airlock.sync_developer, grantees in sorted order so that concurrent sweepers take
+// their locks in the same order), end every backend still running under each grant
+// (airlock.terminate_grant_sessions — a side effect that does not wait for COMMIT; ending
+// it again on a rerun is harmless), record every grant's audit entries, and commit. A
+// crash at any point leaves each grant of the group fully active or fully expired; a
+// grant whose entries were written but whose COMMIT was lost gets them again when a
+// later run expires it (at least once).
 //
-// When the audit trail fails, the grant's transaction is rolled back (so nothing is
-// marked expired without its entry) and the run stops with an error wrapping
+// When the audit trail fails, the transaction is rolled back (so nothing is marked
+// expired without its entry) and the run stops with an error wrapping
 // audit.ErrUnavailable. Access still ends: the sessions were already terminated, and the
-// developer's role is resynced in a transaction of its own, which drops the capability
-// because sync_developer ignores grants past expires_at whatever their status.
+// developers' roles are resynced in a transaction of their own, which drops the
+// capabilities because sync_developer ignores grants past expires_at whatever their
+// status.
 //
 // The result is returned with the error, counting what was done before it.
 func (s *Store) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, error) {
@@ -75,15 +89,18 @@ func (s *Store) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, erro
 	if opts.Batch <= 0 {
 		opts.Batch = DefaultSweepBatch
 	}
+	if opts.TxSize <= 0 {
+		opts.TxSize = DefaultSweepTx
+	}
 	for res.ExpiredGrants < opts.Batch {
-		g, n, err := s.expireOne(ctx, opts)
+		gs, n, err := s.expireSome(ctx, opts, min(opts.TxSize, opts.Batch-res.ExpiredGrants))
 		if err != nil {
 			return res, err
 		}
-		if g == nil {
+		if len(gs) == 0 {
 			break
 		}
-		res.ExpiredGrants++
+		res.ExpiredGrants += len(gs)
 		res.TerminatedSessions += n
 	}
 	var err error
@@ -99,13 +116,14 @@ func (s *Store) Sweep(ctx context.Context, opts SweepOptions) (SweepResult, erro
 	return res, nil
 }
 
-// expireOne expires the next due grant nobody else is working on. It returns nil when
-// there is none.
-func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, error) {
+// expireSome expires, in one transaction, up to limit due grants nobody else is working
+// on, and returns them (none when there is none) with the number of sessions ended.
+func (s *Store) expireSome(ctx context.Context, opts SweepOptions, limit int) ([]Grant, int, error) {
 	var (
-		g          *Grant
+		gs         []Grant
 		terminated int
 		auditErr   error
+		reached    int // grants whose entries were written or being written when the trail failed
 	)
 	err := db.InRole(ctx, s.pool, s.role, func(tx pgx.Tx) error {
 		// Lock and mark in one statement; SKIP LOCKED leaves grants another sweeper holds.
@@ -115,10 +133,10 @@ func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, 
 			  FROM (SELECT id FROM airlock.grants
 			         WHERE status = 'active' AND expires_at <= now()
 			         ORDER BY expires_at, id
-			         LIMIT 1
+			         LIMIT $2
 			           FOR UPDATE SKIP LOCKED) due
 			 WHERE g.id = due.id
-			RETURNING `+grantColumnsG, SweeperActor)
+			RETURNING `+grantColumnsG, SweeperActor, limit)
 		if err != nil {
 			return fmt.Errorf("grants: expiring grants: %w", err)
 		}
@@ -129,49 +147,112 @@ func (s *Store) expireOne(ctx context.Context, opts SweepOptions) (*Grant, int, 
 		if len(found) == 0 {
 			return nil
 		}
-		g = &found[0]
-		n, err := endAccess(ctx, tx, g)
+		// RETURNING has no order; the trail follows the order grants fell due.
+		slices.SortFunc(found, func(a, b Grant) int {
+			return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.ID, b.ID))
+		})
+		gs = found
+		counts, err := endAccess(ctx, tx, gs)
 		if err != nil {
 			return err
 		}
-		terminated = n
-		if err := recordEnd(ctx, opts.Audit, g, n, audit.EventGrantExpired, SweeperActor, opts.Function, opts.RequestID); err != nil {
-			auditErr = err
-			return err
+		for i := range gs {
+			terminated += counts[i]
+			reached = i + 1
+			if err := recordEnd(ctx, opts.Audit, &gs[i], counts[i], audit.EventGrantExpired, SweeperActor, opts.Function, opts.RequestID); err != nil {
+				auditErr = err
+				return err
+			}
 		}
 		if opts.beforeCommit != nil {
-			if err := opts.beforeCommit(ctx, tx, *g); err != nil {
+			if err := opts.beforeCommit(ctx, tx, gs); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if auditErr != nil {
-		s.resync(ctx, g.Grantee)
-		return nil, 0, fmt.Errorf("grants: grant %d was not marked expired: %w", g.ID, auditErr)
+		// The grants the run reached lose their capabilities now; the rest of the
+		// group is left as it was before the run, for the next one (their sessions
+		// were ended, which a rerun does again anyway).
+		for _, email := range grantees(gs[:reached]) {
+			s.resync(ctx, email)
+		}
+		return nil, 0, fmt.Errorf("grants: grant %d was not marked expired, nor %d other(s) of its transaction: %w", gs[reached-1].ID, len(gs)-1, auditErr)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	if g != nil {
+	for _, g := range gs {
 		terminated += s.endOnReplica(ctx, g.ID)
 	}
-	return g, terminated, nil
+	return gs, terminated, nil
 }
 
-// endAccess brings g's grantee's role in line with g (already marked ended in tx), then
-// terminates the sessions running under g, in that order and in one round trip:
-// sync_developer takes the grantee's lock, held until tx ends, before any session is
-// stopped, so a stopped statement can wait on that lock and then see why (Store.Ended).
-func endAccess(ctx context.Context, tx pgx.Tx, g *Grant) (int, error) {
-	var n int
-	b := &pgx.Batch{}
-	b.Queue(`SELECT airlock.sync_developer($1)`, g.Grantee)
-	b.Queue(`SELECT airlock.terminate_grant_sessions($1)`, []int64{g.ID}).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("grants: ending access of grant %d: %w", g.ID, err)
+// grantees returns the distinct grantees of gs, sorted: the order in which every
+// transaction that syncs several developers takes their locks.
+func grantees(gs []Grant) []string {
+	out := make([]string, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, g.Grantee)
 	}
-	return n, nil
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// endAccess brings the grantees' roles in line with gs (already marked ended in tx),
+// then terminates the sessions running under each grant, in that order: sync_developer
+// takes each grantee's lock, held until tx ends, before any session is stopped, so a
+// stopped statement can wait on that lock and then see why (Store.Ended). It returns the
+// number of sessions ended under each grant.
+//
+// The syncs and a look for the grants' sessions (application_name is visible to every
+// role) travel in one round trip; terminate_grant_sessions, which scans the backends
+// once per call, runs only for the grants that showed a session, in a second one. A
+// session that starts after the look started after the syncs too, and waits on its
+// grantee's lock until tx commits the grant's end.
+func endAccess(ctx context.Context, tx pgx.Tx, gs []Grant) ([]int, error) {
+	fail := func(err error) ([]int, error) {
+		if len(gs) == 1 {
+			return nil, fmt.Errorf("grants: ending access of grant %d: %w", gs[0].ID, err)
+		}
+		return nil, fmt.Errorf("grants: ending access of %d grants from %d: %w", len(gs), gs[0].ID, err)
+	}
+	ids := make([]int64, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	b := &pgx.Batch{}
+	for _, email := range grantees(gs) {
+		b.Queue(`SELECT airlock.sync_developer($1)`, email)
+	}
+	// The same reading of application_name as terminate_grant_sessions, without its
+	// cast to bigint, which a stray label of too many digits would make fail.
+	var live []int64
+	b.Queue(`
+		SELECT coalesce(array_agg(DISTINCT g::numeric::bigint), '{}')
+		  FROM pg_stat_activity a,
+		       unnest(string_to_array(substring(a.application_name FROM ' g=([0-9,]+)'), ',')) AS g
+		 WHERE a.datname = current_database()
+		   AND a.application_name LIKE 'airlock r=%'
+		   AND g <> '' AND g::numeric = ANY ($1::bigint[]::numeric[])`, ids).QueryRow(func(row pgx.Row) error { return row.Scan(&live) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fail(err)
+	}
+	counts := make([]int, len(gs))
+	if len(live) == 0 {
+		return counts, nil
+	}
+	b = &pgx.Batch{}
+	for i, g := range gs {
+		if slices.Contains(live, g.ID) {
+			b.Queue(`SELECT airlock.terminate_grant_sessions($1)`, []int64{g.ID}).QueryRow(func(row pgx.Row) error { return row.Scan(&counts[i]) })
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fail(err)
+	}
+	return counts, nil
 }
 
 // recordEnd writes session.terminated (when sessions were ended) and then the grant's

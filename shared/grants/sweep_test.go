@@ -397,10 +397,25 @@ func insertExpired(t testing.TB, admin *pgxpool.Pool, n, developers int) {
 	}
 }
 
-// TestSweepConnectionLost: the sweeper's connection is killed in the middle of a batch.
-// The run fails, every grant is fully active (status active, capability held) or fully
-// expired (status expired, capability gone), and a rerun finishes the job.
+// TestSweepConnectionLost: the sweeper's connection is killed in the middle of a batch,
+// just before the COMMIT of the transaction that holds grant #4: with one grant per
+// transaction, and with four (grants #4 to #7 then share the lost transaction). The run
+// fails, every grant is fully active (status active, capability held) or fully expired
+// (status expired, capability gone), and a rerun finishes the job.
 func TestSweepConnectionLost(t *testing.T) {
+	tcs := []struct {
+		desc   string
+		txSize int
+	}{
+		{desc: "one grant per transaction", txSize: 1},
+		{desc: "four grants per transaction", txSize: 4},
+	}
+	for _, tc := range tcs {
+		t.Run(tc.desc, func(t *testing.T) { sweepConnectionLost(t, tc.txSize) })
+	}
+}
+
+func sweepConnectionLost(t *testing.T, txSize int) {
 	e := newEnv(t)
 	ctx := context.Background()
 	const n = 12
@@ -414,10 +429,13 @@ func TestSweepConnectionLost(t *testing.T) {
 	e.expireNow(t, ids...)
 
 	seen := 0
-	opts := SweepOptions{Audit: e.recorder(t)}
-	opts.beforeCommit = func(ctx context.Context, tx pgx.Tx, g Grant) error {
-		seen++
-		if seen != 5 {
+	opts := SweepOptions{Audit: e.recorder(t), TxSize: txSize}
+	opts.beforeCommit = func(ctx context.Context, tx pgx.Tx, gs []Grant) error {
+		if len(gs) != txSize {
+			return fmt.Errorf("a transaction of %d grants, want %d", len(gs), txSize)
+		}
+		seen += len(gs)
+		if seen < 5 || seen-len(gs) >= 5 {
 			return nil
 		}
 		var pid int
@@ -469,12 +487,12 @@ func TestSweepConnectionLost(t *testing.T) {
 	if got := consistent(); got != n {
 		t.Errorf("%d grants expired after the rerun, want %d", got, n)
 	}
-	// The grant whose commit was lost was recorded before its commit, so it may have two
-	// entries (at least once); every other grant has exactly one.
+	// The grants whose commit was lost were recorded before their commit, so they may
+	// have two entries (at least once); every other grant has exactly one.
 	counts := e.entries(t, audit.EventGrantExpired)
 	for i, id := range ids {
 		want := 1
-		if i == 4 {
+		if i >= 4 && i < 4+txSize {
 			want = 2
 		}
 		if counts[id] != want {

@@ -1,7 +1,9 @@
 package sqlguard
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
 )
@@ -54,4 +56,39 @@ func BenchmarkScan(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkCheckVsParse times Check and a bare pg_query.Parse of the same
+// statement one after the other, statement by statement, so that whatever else
+// loads the machine weighs on both alike. It reports the median over passes of
+// the corpus of Check's time over Parse's (the guard's target is at most 1.25;
+// a median, because other work on the machine lands in bursts), and each one's
+// total time per pass. scripts/bench.sh runs it.
+func BenchmarkCheckVsParse(b *testing.B) {
+	g := New(demoCatalog())
+	items := loadCorpus(b, "legit-public.jsonl")
+	var check, parse time.Duration
+	var ratios []float64
+	for b.Loop() {
+		var c, p time.Duration
+		for _, it := range items {
+			t0 := time.Now()
+			if _, err := pg.Parse(it.SQL); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if d := g.Check(it.SQL, readNoGrants); !d.Allowed {
+				b.Fatalf("%s: %s", it.ID, d.Message)
+			}
+			c += time.Since(t1)
+			p += t1.Sub(t0)
+		}
+		check += c
+		parse += p
+		ratios = append(ratios, float64(c)/float64(p))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(float64(check.Microseconds())/float64(b.N), "check-µs/op")
+	b.ReportMetric(float64(parse.Microseconds())/float64(b.N), "parse-µs/op")
+	b.ReportMetric(ratios[len(ratios)/2], "ratio")
 }

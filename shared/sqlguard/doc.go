@@ -44,11 +44,14 @@
 //
 // # Cost
 //
-// One Check costs one pg_query.Parse plus one pg_query.Fingerprint (a second
-// parse in C without the protobuf round trip, about a fifth of Parse) plus
-// the tree walk; pg_query.Scan runs only when the text holds a comment, a
-// backslash, non-ASCII text or looks over a limit. See BenchmarkCheck and
-// BenchmarkParse.
+// One Check costs one run of pg_query's parser, which yields both the tree
+// (as pg_query.Parse) and pg_query's fingerprint of it (parse.go calls
+// pg_query's C functions so that the fingerprint needs no second parse; its
+// walk of the tree still costs about a sixth of a parse), plus the tree walk.
+// pg_query.Scan runs only when the text holds a comment, a backslash,
+// non-ASCII text or looks over a limit, and then the statement cut out of the
+// text is fingerprinted again on its own to prove it is the statement that
+// was checked. See BenchmarkCheckVsParse.
 //
 // # Rules
 //

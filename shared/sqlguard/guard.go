@@ -176,6 +176,7 @@ type tableInfo struct {
 	name      string
 	columns   []string
 	qualified []string // "table.column", by column index
+	refs      []colRef // the columns as a FROM item without an alias presents them; read only
 	sensitive map[string]bool
 	writable  map[string]bool
 	keys      [][]string
@@ -199,6 +200,9 @@ func New(cat Catalog, opts ...Option) *Guard {
 		for _, c := range t.Columns {
 			ti.columns = append(ti.columns, strings.ToLower(c))
 			ti.qualified = append(ti.qualified, ti.name+"."+strings.ToLower(c))
+		}
+		for i, c := range ti.columns {
+			ti.refs = append(ti.refs, colRef{t: ti, col: c, qual: ti.qualified[i], name: c})
 		}
 		for _, c := range t.Sensitive {
 			ti.sensitive[strings.ToLower(c)] = true
@@ -316,7 +320,7 @@ func (g *Guard) check(sql string, p Permissions, d *Decision) {
 		}
 	}
 
-	tree, err := pg.Parse(sql)
+	tree, fingerprint, err := parse(sql)
 	if err != nil {
 		g.parseError(sql, err, d)
 		return
@@ -345,12 +349,16 @@ func (g *Guard) check(sql string, p Permissions, d *Decision) {
 	d.Kind = cls.kind
 	start, end := stmtBounds(sql, raw, toks)
 	d.Statement = sql[start:end]
-	if fp, err := pg.Fingerprint(d.Statement); err == nil {
-		d.Fingerprint = fp
-	} else {
-		// The statement slice must parse on its own: it is what runs.
-		d.deny(RuleInternalError, runePos(sql, start), "sqlguard: the statement could not be isolated from the request (%v)", err)
-		return
+	d.Fingerprint = fingerprint
+	if toks != nil {
+		// Comments were cut away by token offsets: the slice is what runs, so it
+		// must parse on its own into the statement that was checked. Without
+		// comments only whitespace and semicolons were trimmed, which cannot
+		// change the tree.
+		if fp, err := pg.Fingerprint(d.Statement); err != nil || fp != fingerprint {
+			d.deny(RuleInternalError, runePos(sql, start), "sqlguard: the statement could not be isolated from the request (fingerprint %q of %q, %v)", fp, fingerprint, err)
+			return
+		}
 	}
 
 	w := &walker{g: g, p: p}

@@ -501,11 +501,9 @@ func (w *walker) relation(rv *pg.RangeVar, sc *scope) *rangeEntry {
 }
 
 func tableEntry(t *tableInfo, a *pg.Alias) *rangeEntry {
-	cols := make([]colRef, len(t.columns))
-	for i, c := range t.columns {
-		cols[i] = colRef{t: t, col: c, qual: t.qualified[i], name: c}
-	}
-	e := &rangeEntry{refname: t.name, cols: renamed(cols, a)}
+	// t.refs is shared by every reference to t: capped at its length, so an
+	// append copies it, and renamed copies before it renames.
+	e := &rangeEntry{refname: t.name, cols: renamed(t.refs[:len(t.refs):len(t.refs)], a)}
 	if a != nil {
 		e.refname = a.Aliasname
 	}

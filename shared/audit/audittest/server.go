@@ -13,7 +13,11 @@ package audittest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -61,18 +65,36 @@ type Server struct {
 // NewServer starts a Server on 127.0.0.1:0; t.Cleanup stops it.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Start starts a Server on 127.0.0.1:0 for callers without a testing.TB
+// (scripts/cmd/bench); Stop stops it.
+func Start() (*Server, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("audittest: making the KMS key: %w", err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("audittest: listening: %v", err)
+		return nil, fmt.Errorf("audittest: listening: %w", err)
 	}
 	s := &Server{addr: lis.Addr().String(), gsrv: grpc.NewServer()}
-	s.kms = &kmsServer{s: s, key: newKMSKey(t)}
+	s.kms = &kmsServer{s: s, key: key}
 	loggingpb.RegisterLoggingServiceV2Server(s.gsrv, s)
 	kmspb.RegisterKeyManagementServiceServer(s.gsrv, s.kms)
 	go s.gsrv.Serve(lis)
-	t.Cleanup(s.gsrv.Stop) // Stop, not GracefulStop: a hanging hook must not block cleanup
-	return s
+	return s, nil
 }
+
+// Stop stops the server. It does not wait for calls in progress (not GracefulStop): a
+// hanging hook must not block a test's cleanup.
+func (s *Server) Stop() { s.gsrv.Stop() }
 
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.addr }
