@@ -29,6 +29,7 @@ import (
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/authn/authntest"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
 )
@@ -334,4 +335,29 @@ func CheckErrorLine(t testing.TB, when string, log []byte, rid, cause string) {
 	if (m["severity"] != "ERROR" && m["severity"] != "CRITICAL") || !strings.Contains(errText, cause) || msg == "" {
 		t.Errorf("when %s, want = an ERROR line for request %s with %q in its error and a message, got = %v", when, rid, cause, m)
 	}
+}
+
+// ClosedDB serves the function entry (of group), made by newHandler, with its database
+// pool closed and its own log captured in the returned buffer: every call that needs the
+// database then fails, as when Cloud SQL goes away.
+func (e *Env) ClosedDB(entry, group string, newHandler func(*app.Deps) http.Handler) (url string, log *bytes.Buffer) {
+	e.T.Helper()
+	deps := e.Deps(entry, group)
+	log = &bytes.Buffer{}
+	deps.Log = cloudlog.New(log)
+	url = e.Serve(newHandler(deps)).URL + "/"
+	deps.Pool.Close()
+	return url, log
+}
+
+// CheckFailureLogged fails the test unless r is a 503 with code, without the cause, and
+// log holds its one line (CheckErrorLine) with the cause. It empties log for the next call.
+func CheckFailureLogged(t testing.TB, when string, r Response, log *bytes.Buffer, code, cause string) {
+	t.Helper()
+	rid, _ := r.JSON()["request_id"].(string)
+	if r.Status != http.StatusServiceUnavailable || r.Code() != code || bytes.Contains(r.Body, []byte(cause)) {
+		t.Errorf("when %s, want = 503 %s without the cause, got = %d %s", when, code, r.Status, r.Body)
+	}
+	CheckErrorLine(t, when, log.Bytes(), rid, cause)
+	log.Reset()
 }
