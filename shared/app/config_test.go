@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -213,3 +214,43 @@ func writeSigningKey(t *testing.T, dir string) string {
 	}
 	return path
 }
+
+// Every variable Terraform and scripts/dev.sh set for the functions is one LoadConfig
+// reads, so a renamed variable cannot leave a deployment silently unconfigured.
+// SLACK_BOT_TOKEN_NAME is the one exception: Terraform passes the bot token's secret name
+// for a Slack feature no code has yet.
+func TestEveryVariableSetIsRead(t *testing.T) {
+	read := map[string]bool{}
+	app.LoadConfig(func(k string) string { read[k] = true; return "" })
+	set := map[string]string{}
+	for _, src := range []struct {
+		path string
+		re   *regexp.Regexp
+	}{
+		{"../../terraform/main.tf", regexp.MustCompile(`(?m)(?:^\s*|\{\s*)([A-Z][A-Z0-9_]{3,})\s*=|env\s*=\s*"([A-Z][A-Z0-9_]+)"`)},
+		{"../../terraform/functions.tf", regexp.MustCompile(`(?m)^\s*([A-Z][A-Z0-9_]{3,})\s*=()`)},
+		{"../../scripts/dev.sh", regexp.MustCompile(`(?m)(?:^export |\s)([A-Z][A-Z0-9_]{3,})=()`)},
+	} {
+		b, err := os.ReadFile(src.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range src.re.FindAllStringSubmatch(string(b), -1) {
+			set[m[1]+m[2]] = src.path
+		}
+	}
+	for _, want := range []string{"AIRLOCK_POLICY", "CLOUDSQL_INSTANCE", "DB_IAM_USER", "SCHEDULER_EMAIL", "CSRF_SECRET_NAME", "IAP_AUDIENCE", "AUDIT_SIGNING_KEY_FILE"} {
+		if set[want] == "" {
+			t.Fatalf("want = %s among the variables found in Terraform and scripts/dev.sh (the patterns are stale), got = %v", want, set)
+		}
+	}
+	for k, where := range set {
+		if !read[k] && k != "SLACK_BOT_TOKEN_NAME" && !devOnly[k] {
+			t.Errorf("%s sets %s, which LoadConfig never reads", where, k)
+		}
+	}
+}
+
+// devOnly are names scripts/dev.sh assigns that are not the functions': TOKEN is the
+// shell variable of the walk-through it prints.
+var devOnly = map[string]bool{"TOKEN": true}
