@@ -243,12 +243,12 @@ type Entry struct {
 // is group; newHandler makes its handler from the built dependencies. If newHandler
 // fails, the dependencies are closed.
 func NewEntry(function, group string, newHandler func(*Deps) (http.Handler, error)) *Entry {
-	return newEntry(LoadEnv, function, group, newHandler)
+	return newEntry(LoadEnv, cloudlog.New(os.Stderr), function, group, newHandler)
 }
 
-func newEntry(load func() (Config, error), function, group string, newHandler func(*Deps) (http.Handler, error)) *Entry {
+func newEntry(load func() (Config, error), log *slog.Logger, function, group string, newHandler func(*Deps) (http.Handler, error)) *Entry {
 	return &Entry{
-		log: cloudlog.New(os.Stderr).With("function", function),
+		log: log.With("function", function),
 		start: func(ctx context.Context) (http.Handler, error) {
 			cfg, err := load()
 			if err != nil {

@@ -144,7 +144,8 @@ func TestEntryRetries(t *testing.T) {
 		loads++
 		return app.LoadConfig(func(k string) string { return env[k] })
 	}
-	e := app.NewEntryWith(load, "ExecuteQuery", migrate.GroupQuery, func(d *app.Deps) (http.Handler, error) {
+	var logs bytes.Buffer
+	e := app.NewEntryWith(load, cloudlog.New(&logs), "ExecuteQuery", migrate.GroupQuery, func(d *app.Deps) (http.Handler, error) {
 		if d.Config.Function != "ExecuteQuery" || d.Config.Group != migrate.GroupQuery {
 			t.Errorf("want = deps for ExecuteQuery in group %s, got = %q, %q", migrate.GroupQuery, d.Config.Function, d.Config.Group)
 		}
@@ -158,6 +159,10 @@ func TestEntryRetries(t *testing.T) {
 	json.Unmarshal(w.Body.Bytes(), &body)
 	if w.Code != http.StatusServiceUnavailable || body.Error.Code != "unavailable" {
 		t.Fatalf("when the configuration is missing, want = 503 unavailable, got = %d %s", w.Code, w.Body)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line["severity"] != "ERROR" || !strings.Contains(line["error"].(string), "AIRLOCK_POLICY") {
+		t.Errorf("when the configuration is missing, want = one ERROR line naming AIRLOCK_POLICY, got = %q", logs.String())
 	}
 	dir := t.TempDir()
 	env = map[string]string{"AIRLOCK_POLICY": string(demo.Policy), "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
@@ -229,7 +234,7 @@ func TestEveryVariableSetIsRead(t *testing.T) {
 	}{
 		{"../../terraform/main.tf", regexp.MustCompile(`(?m)(?:^\s*|\{\s*)([A-Z][A-Z0-9_]{3,})\s*=|env\s*=\s*"([A-Z][A-Z0-9_]+)"`)},
 		{"../../terraform/functions.tf", regexp.MustCompile(`(?m)^\s*([A-Z][A-Z0-9_]{3,})\s*=()`)},
-		{"../../scripts/dev.sh", regexp.MustCompile(`(?m)(?:^export |\s)([A-Z][A-Z0-9_]{3,})=()`)},
+		{"../../scripts/dev.sh", regexp.MustCompile(`(?m)(?:^export | )([A-Z][A-Z0-9_]{3,})=()`)},
 	} {
 		b, err := os.ReadFile(src.path)
 		if err != nil {
