@@ -6,11 +6,8 @@ package access
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -38,20 +35,11 @@ const (
 	maxTicket = 200
 )
 
-var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
-	cfg, err := app.FromEnv(EntryPoint, migrate.GroupRequests)
-	if err != nil {
-		return nil, err
-	}
-	deps, err := app.Build(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return New(deps), nil
-})
+var entry = app.NewEntry(EntryPoint, migrate.GroupRequests, func(deps *app.Deps) (http.Handler, error) { return New(deps), nil })
 
-// RequestAccess is the Cloud Functions entry point.
-func RequestAccess(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+// RequestAccess is the Cloud Functions entry point. Its dependencies are built from the
+// environment on the first request.
+func RequestAccess(w http.ResponseWriter, r *http.Request) { entry.ServeHTTP(w, r) }
 
 // A Handler serves RequestAccess.
 type Handler struct {
@@ -59,16 +47,21 @@ type Handler struct {
 	store  *requests.Store
 	notify *notify.Sender
 	web    webConfig
+	mux    *httpapi.Mux
 }
 
 // New returns the handler for built dependencies.
 func New(deps *app.Deps) *Handler {
-	return &Handler{
+	h := &Handler{
 		deps:   deps,
 		store:  requests.New(deps.Pool, deps.Role(), deps.Policy),
-		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
-		web:    webFromEnv(deps.Config.Env),
+		notify: notify.New(deps.Pool, deps.Role(), deps.Config.Notify, nil, deps.Log),
+		web:    webConfig{approvalURL: deps.Config.ApprovalURL, csrfSecret: deps.Config.CSRFSecretName, secrets: &notify.SecretManager{}},
+		mux:    httpapi.NewMux(),
 	}
+	h.mux.Handle("POST /{$}", deps.Handle(h.post))
+	h.mux.Handle("GET /{$}", deps.Handle(h.list)) // and HEAD
+	return h
 }
 
 // WithNotifier replaces the notification sender (tests, or a sender with other targets).
@@ -104,32 +97,20 @@ type Response struct {
 	ExpiresAt         time.Time `json:"expires_at"`
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rid := httpapi.NewRequestID()
-	if r.URL.Path != "/" && r.URL.Path != "" {
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q", r.URL.Path))
-		return
-	}
-	var err error
-	switch r.Method {
-	case http.MethodPost:
-		var form bool
-		if form, err = isForm(w, r); err == nil {
-			if form {
-				err = h.createForm(w, r, rid)
-			} else {
-				err = h.create(w, r, rid)
-			}
-		}
-	case http.MethodGet, http.MethodHead:
-		err = h.list(w, r)
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		err = httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST to request access, GET to see your requests")
-	}
+// ServeHTTP routes POST / (a request, as JSON or from the web form) and GET / (the
+// caller's requests as JSON, or the web page).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// post is a new request, from the JSON API or the web form.
+func (h *Handler) post(w http.ResponseWriter, r *http.Request, rid string) error {
+	form, err := isForm(w, r)
 	if err != nil {
-		httpapi.WriteError(w, rid, err)
+		return err
 	}
+	if form {
+		return h.createForm(w, r, rid)
+	}
+	return h.create(w, r, rid)
 }
 
 // create is the story of one request: authenticate, decode, decide, store and audit in
@@ -155,7 +136,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) err
 		if errors.Is(err, audit.ErrUnavailable) {
 			return h.auditUnavailable(rid, err)
 		}
-		logError("storing request", err)
+		h.logError(ctx, rid, "storing request", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again")
 	}
 	h.deliver(ctx)
@@ -281,18 +262,18 @@ func (h *Handler) requestable(email string) []string {
 }
 
 // list answers GET: the caller's requests and grants (JSON). Browsers get the web form.
-func (h *Handler) list(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
 	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
 		return err
 	}
 	if !wantsJSON(r) {
-		return h.page(w, r, id, http.StatusOK, nil)
+		return h.page(w, r, rid, id, http.StatusOK, nil)
 	}
 	ov, err := h.store.Overview(ctx, id.Email)
 	if err != nil {
-		logError("loading requests", err)
+		h.logError(ctx, rid, "loading requests", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "your requests could not be loaded; try again")
 	}
 	httpapi.WriteJSON(w, http.StatusOK, ov)
@@ -305,8 +286,7 @@ func (h *Handler) auditUnavailable(rid string, cause error) *httpapi.Error {
 	return h.deps.AuditUnavailable(rid, cause, "the audit trail could not confirm the record of this request, so nothing was created; try again shortly")
 }
 
-// logError writes a structured log line for Cloud Logging; the answer stays generic.
-func logError(what string, err error) {
-	b, _ := json.Marshal(map[string]string{"severity": "ERROR", "message": "access: " + what + ": " + err.Error()})
-	fmt.Fprintln(os.Stderr, string(b))
+// logError keeps in the function's log the cause of an answer that stays generic.
+func (h *Handler) logError(ctx context.Context, rid, what string, err error) {
+	h.deps.Log.ErrorContext(ctx, "access: "+what+": "+err.Error(), "function", EntryPoint, "request_id", rid, "error", err.Error())
 }

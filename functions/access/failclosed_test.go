@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"airlock.dev/airlock/functions/access"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +43,7 @@ var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // failClosed is RequestAccess auditing through the real Cloud Logging client to a fake
 // server the test can break, with the function's own log captured.
 type failClosed struct {
-	*requeststest.Env
+	*apptest.Env
 	logs *audittest.Server
 	log  *bytes.Buffer // the function's own log (app.Deps.Log)
 	url  string
@@ -50,10 +51,10 @@ type failClosed struct {
 
 func newFailClosed(t *testing.T) *failClosed {
 	t.Helper()
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	f := &failClosed{Env: env, logs: audittest.NewServer(t), log: &bytes.Buffer{}}
-	deps := env.Deps(access.EntryPoint, migrate.GroupRequests, requeststest.WithCloudLogging(f.logs, audit.WithTimeout(auditTimeout)))
-	deps.Log = f.log
+	deps := env.Deps(access.EntryPoint, migrate.GroupRequests, apptest.WithCloudLogging(f.logs, audit.WithTimeout(auditTimeout)))
+	deps.Log = cloudlog.New(f.log)
 	f.url = env.Serve(access.New(deps)).URL + "/"
 	return f
 }
@@ -80,7 +81,7 @@ func (f *failClosed) events(n int) []string {
 }
 
 // submitForm posts the web form as dev1, with the anti-forgery token from dev1's page.
-func (f *failClosed) submitForm(t *testing.T, fields ...string) requeststest.Response {
+func (f *failClosed) submitForm(t *testing.T, fields ...string) apptest.Response {
 	t.Helper()
 	page := f.Do("GET", f.url, dev1, nil, "Accept", "text/html")
 	m := csrfRE.FindSubmatch(page.Body)
@@ -108,12 +109,12 @@ func TestAuditFailsClosed(t *testing.T) {
 		failOn []string // events whose writes fail; none: every write
 		landed string   // an entry that must still land: the failure hit the one after it
 		form   bool     // the web form, answered with a page
-		send   func(t *testing.T, f *failClosed) requeststest.Response
+		send   func(t *testing.T, f *failClosed) apptest.Response
 		notes  int // notifications a created request queues
 	}{
 		{
 			desc: "JSON request",
-			send: func(t *testing.T, f *failClosed) requeststest.Response {
+			send: func(t *testing.T, f *failClosed) apptest.Response {
 				return f.Do("POST", f.url, dev1, map[string]any{"role": "unmasked_users", "reason": reason, "duration": "10m"})
 			},
 			notes: 1,
@@ -122,7 +123,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			desc:   "JSON break-glass, breakglass.activated unconfirmed",
 			failOn: []string{audit.EventBreakglassActivated},
 			landed: audit.EventRequestCreated,
-			send: func(t *testing.T, f *failClosed) requeststest.Response {
+			send: func(t *testing.T, f *failClosed) apptest.Response {
 				return f.Do("POST", f.url, dev1, map[string]any{"breakglass": true, "reason": bgReason, "duration": "30m", "ticket": "INC-4242"})
 			},
 			notes: 2, // approvers and security
@@ -130,7 +131,7 @@ func TestAuditFailsClosed(t *testing.T) {
 		{
 			desc: "web form",
 			form: true,
-			send: func(t *testing.T, f *failClosed) requeststest.Response {
+			send: func(t *testing.T, f *failClosed) apptest.Response {
 				return f.submitForm(t, "role", "unmasked_users", "duration", "10m", "reason", reason)
 			},
 			notes: 1,
@@ -140,7 +141,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			failOn: []string{audit.EventBreakglassActivated},
 			landed: audit.EventRequestCreated,
 			form:   true,
-			send: func(t *testing.T, f *failClosed) requeststest.Response {
+			send: func(t *testing.T, f *failClosed) apptest.Response {
 				return f.submitForm(t, "role", "breakglass", "duration", "30m", "reason", bgReason, "ticket", "INC-4242")
 			},
 			notes: 2,
@@ -192,7 +193,7 @@ func TestAuditFailsClosed(t *testing.T) {
 					if evs := f.events(stored); tc.landed != "" && (!slices.Contains(evs, tc.landed) || slices.Contains(evs, audit.EventBreakglassActivated)) {
 						t.Errorf("when %s, want = %s stored and %s not, got events = %v", when, tc.landed, audit.EventBreakglassActivated, evs)
 					}
-					requeststest.CheckAuditAlert(t, when, f.log.Bytes(), access.EntryPoint, rid)
+					apptest.CheckAuditAlert(t, when, f.log.Bytes(), access.EntryPoint, rid)
 
 					// The same request, with the sink back: the failure was the sink's.
 					f.log.Reset()
@@ -203,7 +204,7 @@ func TestAuditFailsClosed(t *testing.T) {
 					if gr, gn := f.counts(t); gr != reqs+1 || gn != notes+tc.notes {
 						t.Errorf("when the sink has recovered after %s, want requests = %d and notifications = %d, got = %d and %d", when, reqs+1, notes+tc.notes, gr, gn)
 					}
-					if a := requeststest.AuditAlerts(t, f.log.Bytes()); len(a) != 0 {
+					if a := apptest.AuditAlerts(t, f.log.Bytes()); len(a) != 0 {
 						t.Errorf("when a request succeeds, want = no audit.unavailable line, got = %v", a)
 					}
 				})

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/functions/access"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn/authntest"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 // The function's URL: the audience of callers' ID tokens, checked by Cloud Run.
@@ -22,9 +22,9 @@ const accessURL = "https://europe-west1-airlock.cloudfunctions.net/RequestAccess
 // and dev2's identity in Authorization, which Cloud Run passes through untouched. On
 // every path the request is refused and nothing is created in dev2's name.
 func TestIdentityHeaders(t *testing.T) {
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	g := authntest.New(t)
-	url := env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests, requeststest.WithGoogle(g)))).URL + "/"
+	url := env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests, apptest.WithGoogle(g)))).URL + "/"
 	full := g.IDToken(t, dev1, accessURL)
 	mine := authntest.Strip(full) // as Cloud Run forwards the token it verified
 	const dev2 = "dev2@example.com"

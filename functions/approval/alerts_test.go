@@ -8,8 +8,8 @@ import (
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
 	"airlock.dev/airlock/shared/alerts"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 // TestOffHoursApprovalAlert: the demo policy's working hours are Monday to Friday,
@@ -32,7 +32,7 @@ func TestOffHoursApprovalAlert(t *testing.T) {
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
-			env := requeststest.New(t)
+			env := apptest.New(t)
 			f := &flow{Env: env}
 			f.access = env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests))).URL + "/"
 			f.approval = env.Serve(approval.New(env.Deps(approval.EntryPoint, migrate.GroupApprovals)).WithClock(func() time.Time { return tc.at })).URL + "/"

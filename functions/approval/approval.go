@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -31,24 +32,16 @@ const EntryPoint = "ApprovalCallback"
 
 const maxBody = 16 << 10
 
-var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
-	cfg, err := app.FromEnv(EntryPoint, migrate.GroupApprovals)
-	if err != nil {
-		return nil, err
-	}
-	deps, err := app.Build(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
+var entry = app.NewEntry(EntryPoint, migrate.GroupApprovals, func(deps *app.Deps) (http.Handler, error) {
 	if err := PublicVerifier(deps, deps.Config.IAPAudience); err != nil {
-		deps.Close()
 		return nil, err
 	}
 	return New(deps), nil
 })
 
-// ApprovalCallback is the Cloud Functions entry point.
-func ApprovalCallback(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+// ApprovalCallback is the Cloud Functions entry point. Its dependencies are built from
+// the environment on the first request.
+func ApprovalCallback(w http.ResponseWriter, r *http.Request) { entry.ServeHTTP(w, r) }
 
 // PublicVerifier replaces deps.Auth, for a function nobody has authenticated upstream:
 // outside AUTH_MODE=local it verifies Google ID tokens for AUTH_AUDIENCE in full (never
@@ -77,19 +70,27 @@ type Handler struct {
 	slack  slackConfig
 	web    webConfig
 	now    func() time.Time // decides "outside working hours"
+	mux    *httpapi.Mux
 }
 
 // New returns the handler for built dependencies.
 func New(deps *app.Deps) *Handler {
-	return &Handler{
+	c := deps.Config
+	secrets := &notify.SecretManager{}
+	h := &Handler{
 		deps:   deps,
 		store:  requests.New(deps.Pool, deps.Role(), deps.Policy),
-		notify: notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		notify: notify.New(deps.Pool, deps.Role(), c.Notify, nil, deps.Log),
 		alerts: &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
-		slack:  slackFromEnv(deps.Config.Env),
-		web:    webFromEnv(deps.Config.Env),
+		slack:  slackConfig{secrets: secrets, name: c.SlackSigningSecretName},
+		web:    webConfig{backURL: c.RequestAccessURL, csrfSecret: c.CSRFSecretName, secrets: secrets},
 		now:    time.Now,
+		mux:    httpapi.NewMux(),
 	}
+	h.mux.Handle("POST /{$}", deps.Handle(h.serve))
+	h.mux.Handle("POST "+SlackPath, deps.Handle(h.serveSlack))
+	h.mux.Handle("POST "+WebPath, deps.Handle(h.serveWeb))
+	return h
 }
 
 // WithClock replaces the clock that decides whether an approval falls outside the
@@ -130,31 +131,9 @@ type Response struct {
 	GrantExpiresAt    *time.Time `json:"grant_expires_at,omitempty"`
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rid := httpapi.NewRequestID()
-	if (r.URL.Path == SlackPath || r.URL.Path == WebPath) && r.Method == http.MethodPost {
-		serve := h.serveSlack
-		if r.URL.Path == WebPath {
-			serve = h.serveWeb
-		}
-		if err := serve(w, r, rid); err != nil {
-			httpapi.WriteError(w, rid, err)
-		}
-		return
-	}
-	if r.URL.Path != "/" && r.URL.Path != "" {
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q", r.URL.Path))
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST with a JSON body"))
-		return
-	}
-	if err := h.serve(w, r, rid); err != nil {
-		httpapi.WriteError(w, rid, err)
-	}
-}
+// ServeHTTP routes POST / (a decision as JSON), POST /slack/interactions (Slack's
+// buttons) and POST /web/decide (the web page's buttons).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // serve is the story of one decision: authenticate, decode, decide and audit in one
 // transaction, respond.
@@ -239,7 +218,7 @@ func (h *Handler) Decide(ctx context.Context, rid string, d requests.Decision) (
 		}
 		return nil, httpapi.Errorf(http.StatusConflict, code, "%s", state.Detail)
 	default:
-		logLine("ERROR", "approval: "+err.Error())
+		h.log(ctx, slog.LevelError, rid, "approval: deciding", err)
 		return nil, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the decision could not be stored; nothing changed, try again")
 	}
 }
@@ -257,7 +236,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 		return httpapi.Errorf(http.StatusNotFound, "grant_not_found", "there is no grant %d", body.GrantID)
 	}
 	if err != nil {
-		logLine("ERROR", "approval: loading grant: "+err.Error())
+		h.log(ctx, slog.LevelError, rid, "approval: loading grant", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the grant could not be loaded; nothing changed")
 	}
 	role, ok := h.deps.Policy.Role(roleName)
@@ -271,10 +250,10 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request, rid, by string,
 	case errors.Is(err, audit.ErrUnavailable):
 		return h.deps.AuditUnavailable(rid, err, "the audit trail could not confirm the revocation, so the grant was not revoked; try again shortly")
 	case err != nil && rv == nil:
-		logLine("ERROR", "approval: revoking: "+err.Error())
+		h.log(ctx, slog.LevelError, rid, "approval: revoking", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the grant could not be revoked; try again")
 	case err != nil:
-		logLine("WARNING", "approval: "+err.Error())
+		h.log(ctx, slog.LevelWarn, rid, "approval: revoked", err)
 	}
 	h.deliver(ctx)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"grant_id": rv.Grant.ID, "status": "revoked", "role": rv.Grant.Role,

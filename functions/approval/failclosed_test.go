@@ -11,12 +11,13 @@ import (
 
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/notify/notifytest"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 const (
@@ -33,7 +34,7 @@ const (
 // server the test can break, with its own log captured, beside a RequestAccess (auditing
 // to a file) that makes the requests to decide and the web page's anti-forgery tokens.
 type decideFlow struct {
-	*requeststest.Env
+	*apptest.Env
 	logs             *audittest.Server
 	log              *bytes.Buffer // ApprovalCallback's own log (app.Deps.Log)
 	access, approval string        // approval has no trailing slash
@@ -41,15 +42,15 @@ type decideFlow struct {
 
 func newDecideFlow(t *testing.T) *decideFlow {
 	t.Helper()
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	f := &decideFlow{Env: env, logs: audittest.NewServer(t), log: &bytes.Buffer{}}
 	sm := notifytest.NewSecretManager(t, map[string]string{signingSecretName: signingSecret})
 	secrets := &notify.SecretManager{Options: sm.Options}
 	t.Cleanup(func() { secrets.Close() })
 
 	f.access = env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests))).URL + "/"
-	deps := env.Deps(approval.EntryPoint, migrate.GroupApprovals, requeststest.WithCloudLogging(f.logs, audit.WithTimeout(auditTimeout)))
-	deps.Log = f.log
+	deps := env.Deps(approval.EntryPoint, migrate.GroupApprovals, apptest.WithCloudLogging(f.logs, audit.WithTimeout(auditTimeout)))
+	deps.Log = cloudlog.New(f.log)
 	f.approval = env.Serve(approval.New(deps).WithSlack(secrets, signingSecretName)).URL
 	return f
 }
@@ -73,7 +74,7 @@ func (f *decideFlow) request(t *testing.T, requester, role, capRole string) deci
 }
 
 // api sends one decision to ApprovalCallback's JSON API.
-func (f *decideFlow) api(email string, body map[string]any) requeststest.Response {
+func (f *decideFlow) api(email string, body map[string]any) apptest.Response {
 	return f.Do("POST", f.approval+"/", email, body)
 }
 
@@ -115,7 +116,7 @@ func TestAuditFailsClosed(t *testing.T) {
 		landed string   // an entry that must still land: the failure hit the one after it
 		setup  func(t *testing.T, f *decideFlow) decideTarget
 		// send makes the decision; attempt is 0, then 1 once the sink has recovered.
-		send func(t *testing.T, f *decideFlow, tg decideTarget, attempt int) requeststest.Response
+		send func(t *testing.T, f *decideFlow, tg decideTarget, attempt int) apptest.Response
 		page string      // what the web page says when refused; "" for JSON answers
 		want decideState // once the sink has recovered
 	}{
@@ -124,7 +125,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			setup: func(t *testing.T, f *decideFlow) decideTarget {
 				return f.request(t, "dev1@example.com", "write_accounts", f.DB.Roles.Write("accounts"))
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) apptest.Response {
 				return f.api("lead1@example.com", map[string]any{"request_id": tg.request, "decision": "approve"})
 			},
 			want: decideState{Status: "pending", Approvals: 1},
@@ -136,7 +137,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			setup: func(t *testing.T, f *decideFlow) decideTarget {
 				return f.request(t, "dev1@example.com", "unmasked_users", f.DB.Roles.Unmasked("users"))
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) apptest.Response {
 				return f.api("lead1@example.com", map[string]any{"request_id": tg.request, "decision": "approve"})
 			},
 			want: decideState{Status: "approved", Approvals: 1, Grants: 1, GrantStatus: "active", Member: true},
@@ -146,7 +147,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			setup: func(t *testing.T, f *decideFlow) decideTarget {
 				return f.request(t, "dev2@example.com", "unmasked_users", f.DB.Roles.Unmasked("users"))
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) apptest.Response {
 				return f.api("lead1@example.com", map[string]any{"request_id": tg.request, "decision": "deny", "comment": "not for this ticket"})
 			},
 			want: decideState{Status: "denied", Approvals: 1},
@@ -162,7 +163,7 @@ func TestAuditFailsClosed(t *testing.T) {
 				}
 				return tg
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) apptest.Response {
 				return f.api("lead2@example.com", map[string]any{"grant_id": tg.grant, "decision": "revoke"})
 			},
 			want: decideState{Status: "approved", Approvals: 1, Grants: 1, GrantStatus: "revoked"},
@@ -172,7 +173,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			setup: func(t *testing.T, f *decideFlow) decideTarget {
 				return f.request(t, "dev1@example.com", "write_accounts", f.DB.Roles.Write("accounts"))
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, _ int) apptest.Response {
 				page := f.Do("GET", f.access, "lead1@example.com", nil, "Accept", "text/html")
 				m := csrfRE.FindSubmatch(page.Body)
 				if page.Status != http.StatusOK || m == nil {
@@ -189,7 +190,7 @@ func TestAuditFailsClosed(t *testing.T) {
 			setup: func(t *testing.T, f *decideFlow) decideTarget {
 				return f.request(t, "dev1@example.com", "write_accounts", f.DB.Roles.Write("accounts"))
 			},
-			send: func(t *testing.T, f *decideFlow, tg decideTarget, attempt int) requeststest.Response {
+			send: func(t *testing.T, f *decideFlow, tg decideTarget, attempt int) apptest.Response {
 				// Pressing the button again is a new callback, with its own timestamp and
 				// signature; the same one would be refused as a replay.
 				ts := time.Now().Unix() + int64(attempt)
@@ -252,7 +253,7 @@ func TestAuditFailsClosed(t *testing.T) {
 							t.Errorf("when %s, want = %s stored and %s not, got events = %v", when, tc.landed, tc.failOn[0], evs)
 						}
 					}
-					requeststest.CheckAuditAlert(t, when, f.log.Bytes(), approval.EntryPoint, rid)
+					apptest.CheckAuditAlert(t, when, f.log.Bytes(), approval.EntryPoint, rid)
 
 					// The same decision, with the sink back: the failure was the sink's.
 					f.log.Reset()
@@ -263,7 +264,7 @@ func TestAuditFailsClosed(t *testing.T) {
 					if got := f.state(t, tg); got != tc.want {
 						t.Errorf("when the sink has recovered after %s, want state = %+v, got = %+v", when, tc.want, got)
 					}
-					if a := requeststest.AuditAlerts(t, f.log.Bytes()); len(a) != 0 {
+					if a := apptest.AuditAlerts(t, f.log.Bytes()); len(a) != 0 {
 						t.Errorf("when a decision succeeds, want = no audit.unavailable line, got = %v", a)
 					}
 				})

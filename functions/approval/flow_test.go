@@ -14,10 +14,10 @@ import (
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,12 +28,12 @@ func TestMain(m *testing.M) {
 
 // flow is the three functions of the access walk-through on one database.
 type flow struct {
-	*requeststest.Env
+	*apptest.Env
 	access, approval, query string
 }
 
 func newFlow(t *testing.T) *flow {
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	f := &flow{Env: env}
 	f.access = env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests))).URL + "/"
 	// Inside the demo policy's working hours, so that only the tests about them see the
@@ -52,7 +52,7 @@ func (f *flow) request(t *testing.T, email string, body map[string]any) string {
 	return r.JSON()["request_id"].(string)
 }
 
-func (f *flow) decide(email, id, decision string) requeststest.Response {
+func (f *flow) decide(email, id, decision string) apptest.Response {
 	return f.Do("POST", f.approval, email, map[string]any{"request_id": id, "decision": decision, "comment": "looked at it"})
 }
 
@@ -369,7 +369,7 @@ func TestBreakGlass(t *testing.T) {
 
 // When the audit trail cannot record, nothing is created or decided.
 func TestAuditUnavailable(t *testing.T) {
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	accDeps := env.Deps(access.EntryPoint, migrate.GroupRequests)
 	apDeps := env.Deps(approval.EntryPoint, migrate.GroupApprovals)
 	acc := env.Serve(access.New(accDeps)).URL + "/"
@@ -402,7 +402,7 @@ func TestRevoke(t *testing.T) {
 	if strings.HasPrefix(f.firstEmail(t, "dev1@example.com"), "h:") {
 		t.Fatalf("grant did not unmask: %s", r.Body)
 	}
-	revoke := func(email string, g any) requeststest.Response {
+	revoke := func(email string, g any) apptest.Response {
 		return f.Do("POST", f.approval, email, map[string]any{"grant_id": g, "decision": "revoke"})
 	}
 	if r := revoke("dev2@example.com", gid); r.Status != 403 {

@@ -9,9 +9,9 @@ import (
 
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/authn/authntest"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 const (
@@ -26,10 +26,10 @@ const (
 // Authorization, in every form an insider has at hand. Each attempt is refused, and the
 // request stays pending.
 func TestIdentityHeaders(t *testing.T) {
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	g := authntest.New(t)
-	accURL := env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests, requeststest.WithGoogle(g)))).URL + "/"
-	deps := env.Deps(approval.EntryPoint, migrate.GroupApprovals, requeststest.WithGoogle(g))
+	accURL := env.Serve(access.New(env.Deps(access.EntryPoint, migrate.GroupRequests, apptest.WithGoogle(g)))).URL + "/"
+	deps := env.Deps(approval.EntryPoint, migrate.GroupApprovals, apptest.WithGoogle(g))
 	deps.Config.Audience = approvalURL
 	if err := approval.PublicVerifier(deps, ""); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestIdentityHeaders(t *testing.T) {
 			}
 		}
 	}
-	// Authorization twice (requeststest's Do sets each header once, so by hand).
+	// Authorization twice (apptest's Do sets each header once, so by hand).
 	for _, p := range paths {
 		body, _ := p.body.(string)
 		if body == "" {

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/functions/approval"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit/audittest"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 // TestKMSFailsClosed: when Cloud KMS cannot certify the instance's chain (it fails or
@@ -24,7 +24,7 @@ func TestKMSFailsClosed(t *testing.T) {
 				t.Errorf("when %s, want 503 audit_unavailable, got = %d %s", mode.Desc, r.Status, r.Body)
 			}
 			rid, _ := r.JSON()["request_id"].(string)
-			requeststest.CheckAuditAlert(t, mode.Desc, f.log.Bytes(), approval.EntryPoint, rid)
+			apptest.CheckAuditAlert(t, mode.Desc, f.log.Bytes(), approval.EntryPoint, rid)
 			if got := f.state(t, tg); got != before {
 				t.Errorf("when %s, want nothing changed (%+v), got = %+v", mode.Desc, before, got)
 			}

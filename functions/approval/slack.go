@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -44,13 +44,6 @@ func (h *Handler) WithSlack(secrets notify.Secrets, secretName string) *Handler 
 	return h
 }
 
-func slackFromEnv(env func(string) string) slackConfig {
-	if env == nil {
-		env = os.Getenv
-	}
-	return slackConfig{secrets: &notify.SecretManager{}, name: env("SLACK_SIGNING_SECRET_NAME")}
-}
-
 // slackPayload is the part of a block_actions interaction Airlock reads.
 type slackPayload struct {
 	Type string `json:"type"`
@@ -71,7 +64,7 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 	if err != nil {
 		return httpapi.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxBody)
 	}
-	key, err := h.verifySlack(ctx, r.Header, body)
+	key, err := h.verifySlack(ctx, rid, r.Header, body)
 	if err != nil {
 		h.securityEvent(ctx, rid, "security.slack_signature_invalid", err.Error())
 		return httpapi.Errorf(http.StatusUnauthorized, "unauthenticated", "%s", err.Error())
@@ -81,6 +74,7 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 			h.replayed(ctx, rid, body)
 			return httpapi.Errorf(http.StatusUnauthorized, "replayed", "this Slack callback was already received")
 		}
+		h.log(ctx, slog.LevelError, rid, "approval: checking for a replayed Slack callback", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the callback could not be checked; nothing changed")
 	}
 	form, err := url.ParseQuery(string(body))
@@ -128,7 +122,7 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 // signature, so a callback sent again with its hex in upper case, or "V0=", is the same
 // key. A timestamp is accepted only in its one decimal form (no sign, no leading zero),
 // and each header only once.
-func (h *Handler) verifySlack(ctx context.Context, hdr http.Header, body []byte) (string, error) {
+func (h *Handler) verifySlack(ctx context.Context, rid string, hdr http.Header, body []byte) (string, error) {
 	if h.slack.name == "" || h.slack.secrets == nil {
 		return "", errors.New("Slack callbacks are not configured (SLACK_SIGNING_SECRET_NAME)")
 	}
@@ -154,7 +148,10 @@ func (h *Handler) verifySlack(ctx context.Context, hdr http.Header, body []byte)
 	}
 	secret, err := h.slack.secrets.Secret(ctx, h.slack.name)
 	if err != nil || secret == "" {
-		logLine("ERROR", "approval: reading the Slack signing secret: "+fmt.Sprint(err))
+		if err == nil {
+			err = errors.New("the secret is empty")
+		}
+		h.log(ctx, slog.LevelError, rid, "approval: reading the Slack signing secret", err)
 		return "", errors.New("the Slack signature cannot be checked right now")
 	}
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -205,7 +202,7 @@ func (h *Handler) replayed(ctx context.Context, rid string, body []byte) {
 	base := audit.Entry{Actor: actor, Function: EntryPoint, RequestID: rid, Decision: audit.DecisionDenied}
 	queued, err := h.alerts.Raise(ctx, nil, alerts.SlackReplay(base, user))
 	if err != nil {
-		logLine("ERROR", "approval: raising "+alerts.EventSlackReplay+": "+err.Error())
+		h.log(ctx, slog.LevelError, rid, "approval: raising "+alerts.EventSlackReplay, err)
 	}
 	if queued > 0 {
 		h.deliver(ctx)
@@ -217,11 +214,12 @@ func (h *Handler) replayed(ctx context.Context, rid string, body []byte) {
 func (h *Handler) securityEvent(ctx context.Context, rid, event, msg string) {
 	err := h.deps.Audit.Record(ctx, audit.Entry{Event: event, Function: EntryPoint, RequestID: rid, Decision: audit.DecisionDenied, Message: msg, Severity: audit.SeverityAlert})
 	if err != nil {
-		logLine("ERROR", "approval: recording "+event+": "+err.Error())
+		h.log(ctx, slog.LevelError, rid, "approval: recording "+event, err)
 	}
 }
 
-func logLine(severity, msg string) {
-	b, _ := json.Marshal(map[string]string{"severity": severity, "message": msg})
-	fmt.Fprintln(os.Stderr, string(b))
+// log keeps in the function's log what an answer leaves out: what was being done, and why
+// it failed.
+func (h *Handler) log(ctx context.Context, level slog.Level, rid, what string, err error) {
+	h.deps.Log.Log(ctx, level, what+": "+err.Error(), "function", EntryPoint, "request_id", rid, "error", err.Error())
 }

@@ -17,11 +17,11 @@ import (
 	"airlock.dev/airlock/functions/access"
 	"airlock.dev/airlock/functions/approval"
 	"airlock.dev/airlock/shared/alerts"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/notify/notifytest"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 const (
@@ -32,7 +32,7 @@ const (
 )
 
 type slackFlow struct {
-	*requeststest.Env
+	*apptest.Env
 	access, approval    string
 	approvers, security *notifytest.Slack
 }
@@ -40,21 +40,20 @@ type slackFlow struct {
 // newSlackFlow wires both functions to a fake Secret Manager holding the signing secret
 // and two webhook URLs, each pointing at a fake Slack.
 func newSlackFlow(t *testing.T) *slackFlow {
-	env := requeststest.New(t)
+	env := apptest.New(t)
 	f := &slackFlow{Env: env, approvers: notifytest.NewSlack(t), security: notifytest.NewSlack(t)}
 	sm := notifytest.NewSecretManager(t, map[string]string{
 		signingSecretName: signingSecret, approversName: f.approvers.URL, securityName: f.security.URL,
 	})
 	secrets := &notify.SecretManager{Options: sm.Options}
 	t.Cleanup(func() { secrets.Close() })
-	vars := map[string]string{"SLACK_APPROVERS_WEBHOOK_NAME": approversName, "SLACK_SECURITY_WEBHOOK_NAME": securityName}
-	getenv := func(k string) string { return vars[k] }
+	vars := apptest.WithEnv("SLACK_APPROVERS_WEBHOOK_NAME", approversName, "SLACK_SECURITY_WEBHOOK_NAME", securityName)
 
-	accDeps := env.Deps(access.EntryPoint, migrate.GroupRequests)
-	apDeps := env.Deps(approval.EntryPoint, migrate.GroupApprovals)
-	f.access = env.Serve(access.New(accDeps).WithNotifier(notify.FromEnv(accDeps.Pool, accDeps.Role(), getenv, secrets))).URL + "/"
+	accDeps := env.Deps(access.EntryPoint, migrate.GroupRequests, vars)
+	apDeps := env.Deps(approval.EntryPoint, migrate.GroupApprovals, vars)
+	f.access = env.Serve(access.New(accDeps).WithNotifier(notify.New(accDeps.Pool, accDeps.Role(), accDeps.Config.Notify, secrets, accDeps.Log))).URL + "/"
 	f.approval = env.Serve(approval.New(apDeps).
-		WithNotifier(notify.FromEnv(apDeps.Pool, apDeps.Role(), getenv, secrets)).
+		WithNotifier(notify.New(apDeps.Pool, apDeps.Role(), apDeps.Config.Notify, secrets, apDeps.Log)).
 		WithSlack(secrets, signingSecretName).
 		WithClock(workingHours)).URL
 	return f
@@ -76,7 +75,7 @@ func sign(secret string, ts int64, body string) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func (f *slackFlow) callback(t *testing.T, body string, ts int64, sig string) requeststest.Response {
+func (f *slackFlow) callback(t *testing.T, body string, ts int64, sig string) apptest.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.approval+approval.SlackPath, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -88,7 +87,7 @@ func (f *slackFlow) callback(t *testing.T, body string, ts int64, sig string) re
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return requeststest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 func TestSlackBreakGlassFlow(t *testing.T) {
@@ -179,7 +178,7 @@ func TestSlackBreakGlassFlow(t *testing.T) {
 
 // callbackWith posts body to the Slack path with exactly the given headers (name, value,
 // …; a name may repeat), as Slack's servers would send them.
-func (f *slackFlow) callbackWith(t *testing.T, body string, headers ...string) requeststest.Response {
+func (f *slackFlow) callbackWith(t *testing.T, body string, headers ...string) apptest.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", f.approval+approval.SlackPath, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -192,7 +191,7 @@ func (f *slackFlow) callbackWith(t *testing.T, body string, headers ...string) r
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return requeststest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // TestSlackReplayEncodings is finding 9 of issue 11: a Slack callback sent again with its

@@ -2,15 +2,15 @@ package approval
 
 import (
 	"bytes"
+	_ "embed"
 	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
 	"airlock.dev/airlock/shared/httpapi"
-	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/requests"
 )
 
@@ -20,18 +20,7 @@ const WebPath = "/web/decide"
 type webConfig struct {
 	backURL    string // RequestAccess's page
 	csrfSecret string
-	secrets    requests.SecretReader
-}
-
-func webFromEnv(env func(string) string) webConfig {
-	if env == nil {
-		env = os.Getenv
-	}
-	back := env("REQUEST_ACCESS_URL")
-	if back == "" {
-		back = "../../RequestAccess/" // from /ApprovalCallback/web/decide under scripts/dev.sh
-	}
-	return webConfig{backURL: back, csrfSecret: env("CSRF_SECRET_NAME"), secrets: &notify.SecretManager{}}
+	secrets    httpapi.SecretReader
 }
 
 // serveWeb is a decision from the web page: an authenticated approver (bearer token or
@@ -47,12 +36,13 @@ func (h *Handler) serveWeb(w http.ResponseWriter, r *http.Request, rid string) e
 	if err := r.ParseForm(); err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "malformed_form", "the form could not be read")
 	}
-	key, err := requests.CSRFKey(ctx, h.web.csrfSecret, h.web.secrets)
+	key, err := httpapi.CSRFKey(ctx, h.web.csrfSecret, h.web.secrets)
 	if err != nil {
+		h.log(ctx, slog.LevelError, rid, "approval: reading the CSRF key", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the form cannot be checked right now")
 	}
-	if (&requests.CSRF{Key: key}).Check(r.PostForm.Get("csrf"), id.Email, time.Now()) != nil {
-		return h.webAnswer(w, http.StatusForbidden, requests.ErrCSRF.Error())
+	if (&httpapi.CSRF{Key: key}).Check(r.PostForm.Get("csrf"), id.Email, time.Now()) != nil {
+		return h.webAnswer(w, http.StatusForbidden, httpapi.ErrCSRF.Error())
 	}
 	d := requests.Decision{RequestID: strings.TrimSpace(r.PostForm.Get("request_id")), Approver: id.Email,
 		Decision: r.PostForm.Get("decision"), Comment: strings.TrimSpace(r.PostForm.Get("comment")), Via: "web"}
@@ -79,11 +69,12 @@ func (h *Handler) webError(w http.ResponseWriter, err error) error {
 	return h.webAnswer(w, e.Status, e.Message)
 }
 
-var answerTemplate = template.Must(template.New("answer").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Airlock — decision</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style></head>
-<body><h1>Airlock</h1><p id="result">{{.Message}}</p><p><a id="back" href="{{.Back}}">Back to the requests</a></p></body></html>
-`))
+// answer.html is the small page that answers a decision made on RequestAccess's page.
+//
+//go:embed answer.html
+var answerHTML string
+
+var answerTemplate = template.Must(template.New("answer").Parse(answerHTML))
 
 func (h *Handler) webAnswer(w http.ResponseWriter, status int, message string) error {
 	var buf bytes.Buffer

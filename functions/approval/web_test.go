@@ -8,12 +8,12 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/functions/approval"
-	"airlock.dev/airlock/shared/requests/requeststest"
+	"airlock.dev/airlock/shared/app/apptest"
 )
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func (f *flow) pageOf(t *testing.T, email string) (requeststest.Response, string) {
+func (f *flow) pageOf(t *testing.T, email string) (apptest.Response, string) {
 	t.Helper()
 	r := f.Do("GET", f.access, email, nil, "Accept", "text/html,application/xhtml+xml")
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {

@@ -10,9 +10,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"airlock.dev/airlock/functions/query"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
-	"airlock.dev/airlock/shared/requests/requeststest"
+	"airlock.dev/airlock/shared/cloudlog"
 )
 
 // TestAuditUnavailableAlert: every refusal for want of an audit record writes exactly one
@@ -21,7 +22,7 @@ import (
 func TestAuditUnavailableAlert(t *testing.T) {
 	h := newHarness(t, harnessOptions{cloud: true, auditOpts: []audit.Option{audit.WithTimeout(auditTimeout)}})
 	var log bytes.Buffer
-	h.deps.Log = &log
+	h.deps.Log = cloudlog.New(&log)
 	h.grant(dev1, "write_accounts", time.Hour, true)
 	read := query.Request{SQL: `SELECT id FROM trades LIMIT 1`}
 	write := query.Request{SQL: `UPDATE accounts SET updated_at = '2031-01-01' WHERE id = 5`, Mode: "write", Reason: "ticket OPS-7 touch account"}
@@ -55,7 +56,7 @@ func TestAuditUnavailableAlert(t *testing.T) {
 				if r.status != http.StatusOK {
 					t.Fatalf("when %s, want = 200, got = %s", tc.desc, r)
 				}
-				if a := requeststest.AuditAlerts(t, log.Bytes()); len(a) != 0 {
+				if a := apptest.AuditAlerts(t, log.Bytes()); len(a) != 0 {
 					t.Errorf("when %s, want = no audit.unavailable line, got = %v", tc.desc, a)
 				}
 				return
@@ -70,7 +71,7 @@ func TestAuditUnavailableAlert(t *testing.T) {
 			if body.RequestID == "" {
 				t.Errorf("when %s, want = a request_id in the answer, got = %s", tc.desc, r)
 			}
-			requeststest.CheckAuditAlert(t, tc.desc, log.Bytes(), query.EntryPoint, body.RequestID)
+			apptest.CheckAuditAlert(t, tc.desc, log.Bytes(), query.EntryPoint, body.RequestID)
 		})
 	}
 }

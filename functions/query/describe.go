@@ -30,32 +30,6 @@ import (
 // eventDescribe is the audit event of a schema description.
 const eventDescribe = "query.describe"
 
-// routeSchema serves the schema paths and reports whether r was one of them. It stands
-// in for the ServeMux patterns "GET /schema" and "GET /schema/{table}" until the
-// function's routing moves to them; DescribeTables and DescribeTable then register as
-// they are.
-func (h *Handler) routeSchema(w http.ResponseWriter, r *http.Request) bool {
-	rest, ok := strings.CutPrefix(r.URL.Path, "/schema")
-	if !ok || (rest != "" && rest[0] != '/') {
-		return false
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		httpapi.WriteError(w, httpapi.NewRequestID(), httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "the schema is read with GET"))
-		return true
-	}
-	switch table := strings.TrimPrefix(rest, "/"); {
-	case table == "":
-		h.DescribeTables(w, r)
-	case strings.Contains(table, "/"):
-		httpapi.WriteError(w, httpapi.NewRequestID(), httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: GET /schema or /schema/TABLE", r.URL.Path))
-	default:
-		r.SetPathValue("table", table)
-		h.DescribeTable(w, r)
-	}
-	return true
-}
-
 // TableSummary is one table in the answer to GET /schema.
 type TableSummary struct {
 	Name    string   `json:"name"`
@@ -116,15 +90,13 @@ type GrantInfo struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// DescribeTables serves GET /schema: every table of the policy, which every member may
+// describeTables serves GET /schema: every table of the policy, which every member may
 // query, with what the caller sees of it.
-func (h *Handler) DescribeTables(w http.ResponseWriter, r *http.Request) {
-	rid := httpapi.NewRequestID()
+func (h *Handler) describeTables(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
 	sess, cols, err := h.describeStart(ctx, r, rid, "")
 	if err != nil {
-		httpapi.WriteError(w, rid, err)
-		return
+		return err
 	}
 	perms := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles())
 	out := []TableSummary{}
@@ -142,19 +114,18 @@ func (h *Handler) DescribeTables(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"request_id": rid, "tables": out})
+	return nil
 }
 
-// DescribeTable serves GET /schema/{table}. A name that is not one of the policy's
+// describeTable serves GET /schema/{table}. A name that is not one of the policy's
 // tables gets the same 404 whatever it is (a system catalog, Airlock's own tables, a
 // view of another schema), so the answer tells nothing about what else exists.
-func (h *Handler) DescribeTable(w http.ResponseWriter, r *http.Request) {
-	rid := httpapi.NewRequestID()
+func (h *Handler) describeTable(w http.ResponseWriter, r *http.Request, rid string) error {
 	ctx := r.Context()
 	name := r.PathValue("table")
 	sess, cols, err := h.describeStart(ctx, r, rid, name)
 	if err != nil {
-		httpapi.WriteError(w, rid, err)
-		return
+		return err
 	}
 	pol := h.deps.Policy
 	t, _ := pol.Table(name) // describeStart refused any other name
@@ -197,6 +168,7 @@ func (h *Handler) DescribeTable(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"request_id": rid, "table": d})
+	return nil
 }
 
 // describeStart is the common story of both descriptions: authenticate, load the
@@ -210,7 +182,7 @@ func (h *Handler) describeStart(ctx context.Context, r *http.Request, rid, table
 	}
 	sess, err := h.grants.Session(ctx, id.Email)
 	if err != nil {
-		return nil, nil, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the database could not be reached to check your grants; nothing was read")
+		return nil, nil, &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database could not be reached to check your grants; nothing was read", Err: err}
 	}
 	_, known := h.deps.Policy.Table(table)
 	e := audit.Entry{

@@ -23,7 +23,7 @@ import (
 func TestReadEndsWhenItsGrantEnds(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	cfg := h.deps.Config
-	cfg.Audit = h.deps.Audit
+	cfg.Recorder = h.deps.Audit
 	cfg.Replica = db.Config{URL: h.d.URL(migrate.GroupQuery)} // a second pool stands in for the replica
 	withReplica, err := app.Build(context.Background(), cfg)
 	if err != nil {

@@ -213,7 +213,7 @@ func TestOnePersonCannotStarveAnother(t *testing.T) {
 func TestStatementLimitHoldsAcrossInstances(t *testing.T) {
 	h := newHarness(t, harnessOptions{policy: fairPolicy(t, "2")})
 	cfg := h.deps.Config
-	cfg.Audit = h.deps.Audit // one trail; the pools are the instance's own
+	cfg.Recorder = h.deps.Audit // one trail; the pools are the instance's own
 	deps2, err := app.Build(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,6 @@ import (
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/authn/authntest"
-	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
 	"airlock.dev/airlock/shared/migrate"
@@ -76,9 +75,8 @@ const (
 // honest test statement needs on a loaded machine.
 const honestTimeout = "5m"
 
-// newHarness builds the function the way production does (app.Build + query.New) with
-// local token verification and a test audit sink. It sets process environment (the
-// audit sink is read from it), so tests using it must not run in parallel.
+// newHarness builds the function the way production does (app.LoadConfig, app.Build,
+// query.New) with local token verification and a test audit sink.
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	doc := o.policy
@@ -104,7 +102,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatalf("writing public key: %v", err)
 	}
 
-	env := map[string]string{}
+	// Built as deployed: the configuration from environment variables (a map, not the
+	// process's), then the test's seams, then app.Build.
+	env := map[string]string{
+		"AIRLOCK_POLICY": string(doc), "AIRLOCK_ROLE_PREFIX": d.Roles.Prefix, "DATABASE_URL": d.URL(migrate.GroupQuery),
+		"AUTH_MODE": "local", "AUTH_LOCAL_KEY_FILE": keyFile,
+	}
 	opts := append([]audit.Option{audit.WithMirror(io.Discard)}, o.auditOpts...)
 	if o.cloud {
 		h.fake = audittest.NewServer(t)
@@ -113,26 +116,19 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		opts = append(opts, audit.WithClientOptions(h.fake.ClientOptions()...), audit.WithLoggerOptions(h.fake.LoggerOptions()...))
 	} else {
 		h.auditFile = filepath.Join(dir, "audit.jsonl")
-		env["AUDIT_SINK"], env["AUDIT_FILE"], env["AUDIT_KMS_KEY"] = "file", h.auditFile, ""
+		env["AUDIT_SINK"], env["AUDIT_FILE"] = "file", h.auditFile
 		opts = append(opts, audit.WithSigner(audittest.NewLocalSigner(t)))
 	}
-	// audit.FromEnv reads the process environment; Config.Env serves app.Build.
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	cfg := app.Config{
-		Function:     query.EntryPoint,
-		Group:        migrate.GroupQuery,
-		Policy:       doc,
-		Prefix:       d.Roles.Prefix,
-		DB:           db.Config{URL: d.URL(migrate.GroupQuery)},
-		AuthMode:     "local",
-		AuthKeyFile:  keyFile,
-		AuditOptions: opts,
-		Env:          func(k string) string { return env[k] },
-	}
 	if o.google != nil {
-		cfg.AuthMode, cfg.AuthKeyFile, cfg.IDTokenOptions = "cloudrun", "", o.google.ClientOptions()
+		env["AUTH_MODE"], env["AUTH_LOCAL_KEY_FILE"] = "cloudrun", ""
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("app.LoadConfig: %v", err)
+	}
+	cfg.Function, cfg.Group, cfg.AuditOptions = query.EntryPoint, migrate.GroupQuery, opts
+	if o.google != nil {
+		cfg.IDTokenOptions = o.google.ClientOptions()
 	}
 	h.deps, err = app.Build(ctx, cfg)
 	if err != nil {

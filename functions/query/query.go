@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -36,21 +35,11 @@ const EntryPoint = "ExecuteQuery"
 // maxBody bounds the request body; the guard refuses SQL over 16 KiB anyway.
 const maxBody = 64 << 10
 
-var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
-	cfg, err := app.FromEnv(EntryPoint, migrate.GroupQuery)
-	if err != nil {
-		return nil, err
-	}
-	deps, err := app.Build(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return New(deps), nil
-})
+var entry = app.NewEntry(EntryPoint, migrate.GroupQuery, func(deps *app.Deps) (http.Handler, error) { return New(deps), nil })
 
 // ExecuteQuery is the Cloud Functions entry point. Its dependencies are built from the
 // environment on the first request.
-func ExecuteQuery(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
+func ExecuteQuery(w http.ResponseWriter, r *http.Request) { entry.ServeHTTP(w, r) }
 
 // A Handler serves ExecuteQuery.
 type Handler struct {
@@ -59,6 +48,7 @@ type Handler struct {
 	schema *schema
 	alerts *alerts.Raiser
 	notify *notify.Sender
+	mux    *httpapi.Mux
 	// Developers' statements pass these gates (slots.go); Airlock's own queries do not.
 	primaryGate, replicaGate *gate
 }
@@ -70,12 +60,17 @@ func New(deps *app.Deps) *Handler {
 		grants:      grants.New(deps.Pool, deps.Role()),
 		schema:      &schema{},
 		alerts:      &alerts.Raiser{Audit: deps.Audit, Pool: deps.Pool, Role: deps.Role()},
-		notify:      notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		notify:      notify.New(deps.Pool, deps.Role(), deps.Config.Notify, nil, deps.Log),
+		mux:         httpapi.NewMux(),
 		primaryGate: newGate(deps.Pool, reservedConns),
 	}
 	if deps.Replica != nil {
 		h.replicaGate = newGate(deps.Replica, 0) // only statements use the replica
 	}
+	h.mux.Handle("POST /{$}", deps.Handle(h.serveQuery))
+	h.mux.Handle("GET /schema", deps.Handle(h.describeTables))        // and HEAD: describe.go
+	h.mux.Handle("GET /schema/{$}", deps.Handle(h.describeTables))    // as before patterns
+	h.mux.Handle("GET /schema/{table}", deps.Handle(h.describeTable)) // and HEAD
 	return h
 }
 
@@ -97,26 +92,16 @@ type Request struct {
 	Revert  string `json:"revert"`
 }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.routeSchema(w, r) { // GET /schema, GET /schema/{table}: describe.go
-		return
+// ServeHTTP routes POST / (a query), GET /schema and GET /schema/{table} (descriptions).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// serveQuery is serve, with Retry-After on the answers that ask to come back shortly.
+func (h *Handler) serveQuery(w http.ResponseWriter, r *http.Request, rid string) error {
+	err := h.serve(w, r, rid)
+	if c := errorClass(err); c == "too_many_statements" || c == "busy" {
+		w.Header().Set("Retry-After", retryAfter)
 	}
-	rid := httpapi.NewRequestID()
-	if r.URL.Path != "/" && r.URL.Path != "" {
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: POST queries to /", r.URL.Path))
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST with a JSON body"))
-		return
-	}
-	if err := h.serve(w, r, rid); err != nil {
-		if c := errorClass(err); c == "too_many_statements" || c == "busy" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		httpapi.WriteError(w, rid, err)
-	}
+	return err
 }
 
 // serve is the story of one query: authenticate, decode, decide, audit, execute, audit,
@@ -136,7 +121,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	}
 	sess, err := h.grants.Session(ctx, id.Email)
 	if err != nil {
-		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the database could not be reached to check your grants; nothing ran")
+		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database could not be reached to check your grants; nothing ran", Err: err}
 	}
 	dec, plan, err := h.decide(ctx, sess, req)
 	if err != nil {
@@ -310,7 +295,7 @@ func (h *Handler) refuseUnread(ctx context.Context, rid, email string, req *Requ
 			return h.auditUnavailable(rid, err)
 		}
 		if err != nil {
-			logLine("ERROR", rid, err.Error())
+			h.logError(ctx, rid, "raising the forbidden-statement alert", err)
 		}
 		if queued > 0 {
 			h.deliver(ctx)
@@ -493,7 +478,7 @@ func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, dec *
 		switch {
 		case err != nil:
 			// The refusal itself is recorded; only the burst count is missing.
-			logLine("ERROR", attempt.RequestID, err.Error())
+			h.logError(ctx, attempt.RequestID, "counting refusals", err)
 		case alerts.BurstReached(n, burst.DeniedBurstCount):
 			raise = append(raise, alerts.DeniedBurst(attempt, n, burst.DeniedBurstWindow))
 		}
@@ -503,7 +488,7 @@ func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, dec *
 		return h.auditUnavailable(attempt.RequestID, err)
 	}
 	if err != nil {
-		logLine("ERROR", attempt.RequestID, err.Error())
+		h.logError(ctx, attempt.RequestID, "raising alerts", err)
 	}
 	if queued > 0 {
 		h.deliver(ctx)
@@ -536,9 +521,9 @@ func (h *Handler) alertOnWrite(ctx context.Context, tx pgx.Tx, outcome audit.Ent
 // delivers it within a minute.
 func (h *Handler) deliver(ctx context.Context) { h.notify.FlushWithin(ctx, 2*time.Second, 10) }
 
-func logLine(severity, rid, msg string) {
-	b, _ := json.Marshal(map[string]string{"severity": severity, "request_id": rid, "message": "query: " + msg})
-	fmt.Fprintln(os.Stderr, string(b))
+// logError keeps in the function's log a failure the answer does not report.
+func (h *Handler) logError(ctx context.Context, rid, what string, err error) {
+	h.deps.Log.ErrorContext(ctx, "query: "+what+": "+err.Error(), "function", EntryPoint, "request_id", rid, "error", err.Error())
 }
 
 // auditUnavailable refuses the request because the trail could not record it (cause);

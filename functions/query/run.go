@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
 	"maps"
 	"net/http"
 	"strconv"
@@ -655,9 +654,9 @@ func dbError(err error) error {
 	if pgconn.Timeout(err) {
 		return httpapi.Errorf(http.StatusGatewayTimeout, "timeout", "the database did not answer in time")
 	}
-	// Not the database's answer: keep the cause in the function's log for operators.
-	log.Printf(`{"severity":"ERROR","message":%q}`, "query: database connection: "+err.Error())
-	return httpapi.Errorf(http.StatusServiceUnavailable, "connection_lost", "the database connection failed; nothing was committed")
+	// Not the database's answer: the cause goes to the function's log (httpapi.Serve),
+	// not to the caller.
+	return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "connection_lost", Message: "the database connection failed; nothing was committed", Err: err}
 }
 
 func withheld(code string) bool {

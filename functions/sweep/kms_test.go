@@ -5,8 +5,9 @@ import (
 	"net/http"
 	"testing"
 
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit/audittest"
-	"airlock.dev/airlock/shared/requests/requeststest"
+	"airlock.dev/airlock/shared/cloudlog"
 )
 
 // TestKMSUnavailable: when Cloud KMS cannot certify the instance's chain (it fails or
@@ -18,14 +19,14 @@ func TestKMSUnavailable(t *testing.T) {
 			h := newHarness(t)
 			ids := h.grants(t, "dev1@example.com", "dev2@example.com")
 			var log bytes.Buffer
-			h.h.deps.Log = &log
+			h.h.deps.Log = cloudlog.New(&log)
 			mode.Fail(h.logs)
 			code, body := h.call(t, scheduler)
 			if code != http.StatusServiceUnavailable || errorCode(body) != "audit_unavailable" {
 				t.Fatalf("when %s, want = 503 audit_unavailable, got = %d %v", mode.Desc, code, body)
 			}
 			rid, _ := body["request_id"].(string)
-			requeststest.CheckAuditAlert(t, "the sweep runs while "+mode.Desc, log.Bytes(), EntryPoint, rid)
+			apptest.CheckAuditAlert(t, "the sweep runs while "+mode.Desc, log.Bytes(), EntryPoint, rid)
 			if st := h.statuses(t); st["active"] != len(ids) {
 				t.Errorf("when %s, want every grant still marked active, got = %v", mode.Desc, st)
 			}

@@ -7,12 +7,11 @@
 package sweep
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -32,37 +31,16 @@ const EntryPoint = "SweepExpired"
 // uses it when SCHEDULER_EMAIL is not set.
 const DemoScheduler = "sweeper@airlock-demo.iam.gserviceaccount.com"
 
-var lazy = app.NewLazy(func(ctx context.Context) (http.Handler, error) {
-	cfg, err := app.FromEnv(EntryPoint, migrate.GroupSweeper)
-	if err != nil {
-		return nil, err
-	}
-	scheduler := SchedulerEmail(cfg, "")
-	if scheduler == "" {
+var entry = app.NewEntry(EntryPoint, migrate.GroupSweeper, func(deps *app.Deps) (http.Handler, error) {
+	if deps.Config.SchedulerEmail == "" {
 		return nil, errors.New("sweep: set SCHEDULER_EMAIL to the Cloud Scheduler service account")
 	}
-	deps, err := app.Build(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return New(deps, scheduler), nil
+	return New(deps, deps.Config.SchedulerEmail), nil
 })
 
 // SweepExpired is the Cloud Functions entry point. Its dependencies are built from the
 // environment on the first request.
-func SweepExpired(w http.ResponseWriter, r *http.Request) { lazy.ServeHTTP(w, r) }
-
-// SchedulerEmail reads SCHEDULER_EMAIL from cfg's environment, or returns fallback.
-func SchedulerEmail(cfg app.Config, fallback string) string {
-	get := cfg.Env
-	if get == nil {
-		get = os.Getenv
-	}
-	if e := strings.ToLower(strings.TrimSpace(get("SCHEDULER_EMAIL"))); e != "" {
-		return e
-	}
-	return fallback
-}
+func SweepExpired(w http.ResponseWriter, r *http.Request) { entry.ServeHTTP(w, r) }
 
 // A Handler serves SweepExpired.
 type Handler struct {
@@ -72,17 +50,21 @@ type Handler struct {
 	notify    *notify.Sender
 	scheduler string
 	batch     int
+	mux       *httpapi.Mux
 }
 
 // New returns the handler for built dependencies, accepting only scheduler's tokens.
 func New(deps *app.Deps, scheduler string) *Handler {
-	return &Handler{
+	h := &Handler{
 		deps:      deps,
 		grants:    grants.New(deps.Pool, deps.Role()).WithReplica(deps.Replica),
 		requests:  requests.New(deps.Pool, deps.Role(), deps.Policy),
-		notify:    notify.FromEnv(deps.Pool, deps.Role(), deps.Config.Env, nil),
+		notify:    notify.New(deps.Pool, deps.Role(), deps.Config.Notify, nil, deps.Log),
 		scheduler: strings.ToLower(scheduler),
+		mux:       httpapi.NewMux(),
 	}
+	h.mux.Handle("POST /{$}", deps.Handle(h.serve))
+	return h
 }
 
 // WithNotifier replaces the notification sender (tests, or a sender with other targets).
@@ -94,27 +76,14 @@ func (h *Handler) WithNotifier(s *notify.Sender) *Handler {
 // NewLocal is New for local runs (the devserver): the scheduler is SCHEDULER_EMAIL, or
 // DemoScheduler when that is not set.
 func NewLocal(deps *app.Deps) *Handler {
-	return New(deps, SchedulerEmail(deps.Config, DemoScheduler))
+	return New(deps, cmp.Or(deps.Config.SchedulerEmail, DemoScheduler))
 }
 
 // WithBatch sets how many grants (and requests, and reminders) one run handles at most.
 func (h *Handler) WithBatch(n int) *Handler { h.batch = n; return h }
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rid := httpapi.NewRequestID()
-	if r.URL.Path != "/" && r.URL.Path != "" {
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusNotFound, "not_found", "no such path %q: POST to /", r.URL.Path))
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "use POST"))
-		return
-	}
-	if err := h.serve(w, r, rid); err != nil {
-		httpapi.WriteError(w, rid, err)
-	}
-}
+// ServeHTTP routes POST /, the scheduler's call.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // serve is the story of one run: authenticate, sweep (each expiry audited before it is
 // committed), audit the run, respond. It returns an error only before it has answered.
@@ -142,7 +111,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 			return h.deps.AuditUnavailable(rid, err, fmt.Sprintf(
 				"the audit trail could not confirm a record, so the sweep stopped after %d grant(s); their sessions were ended and roles resynced, and the next run finishes the job", res.ExpiredGrants))
 		}
-		logError(rid, err)
+		h.logError(ctx, rid, "sweeping", err)
 		run.Decision, run.ErrorClass, run.Message, run.Severity = audit.DecisionError, "database_unavailable", err.Error(), audit.SeverityWarning
 		h.deps.Audit.Record(ctx, run) // best effort: every expiry done so far has its own entry
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable",
@@ -186,7 +155,7 @@ func (h *Handler) sweep(ctx context.Context, rid string) (Result, error) {
 // instance ran out of time). The sweeper runs every minute, so nothing waits longer.
 func (h *Handler) deliver(ctx context.Context, rid string) {
 	if _, err := h.notify.FlushWithin(ctx, 15*time.Second, 100); err != nil {
-		logError(rid, err)
+		h.logError(ctx, rid, "delivering notifications", err)
 	}
 }
 
@@ -201,7 +170,7 @@ func (h *Handler) authenticate(ctx context.Context, r *http.Request) (string, er
 	return id.Email, nil
 }
 
-func logError(rid string, err error) {
-	b, _ := json.Marshal(map[string]string{"severity": "ERROR", "message": "sweep: " + err.Error(), "request_id": rid})
-	fmt.Fprintln(os.Stderr, string(b))
+// logError keeps in the function's log the cause of an answer that stays generic.
+func (h *Handler) logError(ctx context.Context, rid, what string, err error) {
+	h.deps.Log.ErrorContext(ctx, "sweep: "+what+": "+err.Error(), "function", EntryPoint, "request_id", rid, "error", err.Error())
 }

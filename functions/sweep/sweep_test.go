@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,15 +19,15 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
-	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/notify"
 	"airlock.dev/airlock/shared/outbox"
-	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
 const scheduler = "sweeper@airlock-test.iam.gserviceaccount.com"
@@ -48,45 +46,20 @@ type harness struct {
 	h     *Handler
 }
 
+// newHarness builds SweepExpired as every function is built in the tests (apptest):
+// app.LoadConfig, with SCHEDULER_EMAIL, then app.Build, auditing to a fake Cloud Logging.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx := context.Background()
-	d := dbtest.New(t)
-	admin, err := pgxpool.New(ctx, d.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := db.Open(ctx, db.Config{URL: d.URL(migrate.GroupSweeper)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	env := apptest.New(t)
 	logs := audittest.NewServer(t)
-	rec, err := audit.NewRecorder(ctx, "airlock-test",
-		audit.WithClientOptions(logs.ClientOptions()...),
-		audit.WithLoggerOptions(logs.LoggerOptions()...),
-		audit.WithSigner(logs.Signer(t)),
-		audit.WithFunction(EntryPoint),
+	deps := env.Deps(EntryPoint, migrate.GroupSweeper,
 		// Long enough that a working trail never reaches it on a loaded machine.
-		audit.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
+		apptest.WithCloudLogging(logs, audit.WithTimeout(5*time.Second)),
+		apptest.WithEnv("SCHEDULER_EMAIL", scheduler))
+	if deps.Config.SchedulerEmail != scheduler {
+		t.Fatalf("want = SCHEDULER_EMAIL in the configuration, got = %q", deps.Config.SchedulerEmail)
 	}
-	t.Cleanup(func() { rec.Close(context.Background()) })
-	deps := &app.Deps{
-		Config: app.Config{Function: EntryPoint, Group: migrate.GroupSweeper, Prefix: d.Roles.Prefix},
-		Policy: d.Policy,
-		Roles:  d.Roles,
-		Pool:   pool,
-		Audit:  rec,
-		Auth:   authn.Local{Key: &key.PublicKey},
-	}
-	return &harness{d: d, admin: admin, logs: logs, key: key, h: New(deps, scheduler)}
+	return &harness{d: env.DB, admin: env.Admin, logs: logs, key: env.Key, h: New(deps, deps.Config.SchedulerEmail)}
 }
 
 func (h *harness) call(t *testing.T, email string) (int, map[string]any) {
@@ -294,7 +267,7 @@ func TestAuditUnavailable(t *testing.T) {
 	devs := []string{"dev1@example.com", "dev2@example.com", "lead1@example.com"}
 	ids := h.grants(t, devs...)
 	var log bytes.Buffer
-	h.h.deps.Log = &log
+	h.h.deps.Log = cloudlog.New(&log)
 	h.logs.FailWith(codes.Unavailable)
 
 	code, body := h.call(t, scheduler)
@@ -302,7 +275,7 @@ func TestAuditUnavailable(t *testing.T) {
 		t.Fatalf("sweep with the trail down: %d %v, want 503 audit_unavailable", code, body)
 	}
 	rid, _ := body["request_id"].(string)
-	requeststest.CheckAuditAlert(t, "the sweep runs with the trail down", log.Bytes(), EntryPoint, rid)
+	apptest.CheckAuditAlert(t, "the sweep runs with the trail down", log.Bytes(), EntryPoint, rid)
 	if st := h.statuses(t); st["active"] != len(ids) {
 		t.Errorf("grant statuses %v: something was marked expired without its audit entry", st)
 	}
@@ -326,7 +299,7 @@ func TestAuditUnavailable(t *testing.T) {
 	if code != http.StatusOK || body["expired_grants"] != float64(len(ids)) {
 		t.Fatalf("sweep after recovery: %d %v, want 200 with %d expired", code, body, len(ids))
 	}
-	if a := requeststest.AuditAlerts(t, log.Bytes()); len(a) != 0 {
+	if a := apptest.AuditAlerts(t, log.Bytes()); len(a) != 0 {
 		t.Errorf("when the sweep succeeds, want = no audit.unavailable line, got = %v", a)
 	}
 	if st := h.statuses(t); st["expired"] != len(ids) {
@@ -352,7 +325,7 @@ func TestAuditHangs(t *testing.T) {
 	h := newHarness(t)
 	ids := h.grants(t, "dev1@example.com", "dev2@example.com")
 	var log bytes.Buffer
-	h.h.deps.Log = &log
+	h.h.deps.Log = cloudlog.New(&log)
 	h.logs.Hang()
 	defer h.logs.Recover()
 
@@ -368,7 +341,7 @@ func TestAuditHangs(t *testing.T) {
 		t.Errorf("when the trail hangs, want every grant still marked active (none expired without its entry), got = %v", st)
 	}
 	rid, _ := body["request_id"].(string)
-	requeststest.CheckAuditAlert(t, "the sweep runs with the trail hanging", log.Bytes(), EntryPoint, rid)
+	apptest.CheckAuditAlert(t, "the sweep runs with the trail hanging", log.Bytes(), EntryPoint, rid)
 
 	h.logs.Recover()
 	if code, body := h.call(t, scheduler); code != http.StatusOK || body["expired_grants"] != float64(len(ids)) {
@@ -382,7 +355,7 @@ func TestRunUnrecorded(t *testing.T) {
 	h := newHarness(t)
 	h.grants(t, "dev1@example.com")
 	var log bytes.Buffer
-	h.h.deps.Log = &log
+	h.h.deps.Log = cloudlog.New(&log)
 	h.logs.FailEventsWith(codes.Unavailable, audit.EventSweepRun)
 	defer h.logs.Recover()
 
@@ -394,22 +367,27 @@ func TestRunUnrecorded(t *testing.T) {
 		t.Errorf("when sweep.run cannot be recorded, want the grant (audited on its own) expired = 1, got statuses = %v", st)
 	}
 	rid, _ := body["request_id"].(string)
-	requeststest.CheckAuditAlert(t, "sweep.run cannot be recorded", log.Bytes(), EntryPoint, rid)
+	apptest.CheckAuditAlert(t, "sweep.run cannot be recorded", log.Bytes(), EntryPoint, rid)
 }
 
+// The scheduler is SCHEDULER_EMAIL, lower-cased; locally (NewLocal) it defaults to
+// DemoScheduler, and deployed (the entry point) it is required.
 func TestSchedulerEmail(t *testing.T) {
-	cfg := app.Config{Env: func(k string) string {
-		if k == "SCHEDULER_EMAIL" {
-			return " Sched@P.iam.gserviceaccount.com "
+	for _, tc := range []struct {
+		desc, env, want string
+	}{
+		{"set", " Sched@P.iam.gserviceaccount.com ", "sched@p.iam.gserviceaccount.com"},
+		{"unset", "", DemoScheduler},
+	} {
+		cfg, err := app.LoadConfig(func(k string) string {
+			return map[string]string{"AIRLOCK_POLICY": "x", "DATABASE_URL": "postgres://x", "AUDIT_SINK": "file", "SCHEDULER_EMAIL": tc.env}[k]
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ""
-	}}
-	if got := SchedulerEmail(cfg, DemoScheduler); got != "sched@p.iam.gserviceaccount.com" {
-		t.Errorf("SchedulerEmail = %q", got)
-	}
-	cfg.Env = func(string) string { return "" }
-	if got := SchedulerEmail(cfg, DemoScheduler); got != DemoScheduler {
-		t.Errorf("SchedulerEmail fallback = %q", got)
+		if got := NewLocal(&app.Deps{Config: cfg}).scheduler; got != tc.want {
+			t.Errorf("when SCHEDULER_EMAIL is %s, want = the scheduler %q, got = %q", tc.desc, tc.want, got)
+		}
 	}
 	if !strings.HasSuffix(DemoScheduler, ".iam.gserviceaccount.com") {
 		t.Error(fmt.Sprint("odd demo scheduler ", DemoScheduler))
@@ -421,9 +399,7 @@ func TestSchedulerEmail(t *testing.T) {
 func TestSweepDeliversTheOutbox(t *testing.T) {
 	h := newHarness(t)
 	file := filepath.Join(t.TempDir(), "notifications.jsonl")
-	h.h.WithNotifier(notify.FromEnv(h.h.deps.Pool, h.h.deps.Role(), func(k string) string {
-		return map[string]string{"NOTIFY_FILE": file}[k]
-	}, nil))
+	h.h.WithNotifier(notify.New(h.h.deps.Pool, h.h.deps.Role(), notify.Config{File: file}, nil, h.h.deps.Log))
 	ctx := context.Background()
 	err := pgx.BeginFunc(ctx, h.admin, func(tx pgx.Tx) error {
 		return outbox.Enqueue(ctx, tx,

@@ -1,15 +1,15 @@
 // Package app wires a function's dependencies from its configuration: the policy, the
-// connection pools, the audit recorder and the identity verifier. Nothing
-// is built at start-up: a function builds its dependencies on its first request and, if
-// that fails, tries again on the next one.
+// connection pools, the audit recorder, the identity verifier and the log. LoadConfig
+// reads the configuration, every setting of every function, in one place. Nothing is
+// built at start-up: a function's Entry builds its dependencies on its first request and,
+// if that fails, tries again on the next one.
 package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -20,64 +20,12 @@ import (
 	"airlock.dev/airlock/shared/alerts"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/authn"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/migrate"
 	"airlock.dev/airlock/shared/policy"
 )
-
-// Config is everything a function needs to know about its environment.
-type Config struct {
-	Function string // entry point, e.g. ExecuteQuery
-	Group    string // database group role suffix, e.g. migrate.GroupQuery
-	Policy   []byte
-	Prefix   string // role prefix, default migrate.DefaultPrefix
-	DB       db.Config
-	Replica  db.Config
-
-	AuthMode    string // "cloudrun" or "local"
-	AuthKeyFile string // local: PEM public key
-	Audience    string // AUTH_AUDIENCE
-	IAPAudience string // IAP_AUDIENCE: accept Identity-Aware Proxy's signed header for it
-	// IDTokenOptions configure the client that fetches Google's signing keys; tests
-	// point it at a fake of Google's certificate endpoints (authntest).
-	IDTokenOptions []idtoken.ClientOption
-
-	AuditOptions []audit.Option // extra options, e.g. the fake Logging server in tests
-	Env          func(string) string
-
-	// Audit, when set, is the recorder to use instead of one built from the environment
-	// (AuditOptions are then ignored). The caller owns it: Deps.Close leaves it open. The
-	// devserver shares one among its functions, because one process is one instance
-	// and so one chain.
-	Audit *audit.Recorder
-}
-
-// FromEnv reads a function's configuration from the environment (see README, "Configuration").
-func FromEnv(function, group string) (Config, error) {
-	c := Config{Function: function, Group: group, Env: os.Getenv}
-	doc := os.Getenv("AIRLOCK_POLICY")
-	if doc == "" {
-		path := os.Getenv("AIRLOCK_POLICY_FILE")
-		if path == "" {
-			return c, errors.New("app: set AIRLOCK_POLICY (the policy YAML) or AIRLOCK_POLICY_FILE")
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("app: reading policy: %w", err)
-		}
-		doc = string(b)
-	}
-	c.Policy = []byte(doc)
-	c.Prefix = os.Getenv("AIRLOCK_ROLE_PREFIX")
-	c.DB = db.Config{URL: os.Getenv("DATABASE_URL"), Instance: os.Getenv("CLOUDSQL_INSTANCE"), Database: os.Getenv("DB_NAME"), IAMUser: os.Getenv("DB_IAM_USER")}
-	c.Replica = db.Config{URL: os.Getenv("DATABASE_REPLICA_URL"), Instance: os.Getenv("CLOUDSQL_REPLICA_INSTANCE"), Database: c.DB.Database, IAMUser: c.DB.IAMUser}
-	c.AuthMode = os.Getenv("AUTH_MODE")
-	c.AuthKeyFile = os.Getenv("AUTH_LOCAL_KEY_FILE")
-	c.Audience = os.Getenv("AUTH_AUDIENCE")
-	c.IAPAudience = os.Getenv("IAP_AUDIENCE")
-	return c, nil
-}
 
 // Deps are a function's built dependencies.
 type Deps struct {
@@ -88,9 +36,10 @@ type Deps struct {
 	Replica *db.Pool // reads; nil when no replica is configured
 	Audit   *audit.Recorder
 	Auth    authn.Verifier
-	// Log is the function's own log, where Cloud Logging reads each JSON line as a
-	// structured entry. Nil means os.Stderr; tests set it to capture what is logged.
-	Log io.Writer
+	// Log is the function's own log (Config.Log, or Cloud Logging's JSON on stderr),
+	// where Cloud Logging reads each line as a structured entry. Tests replace it to
+	// capture what is logged; handlers read it on each request.
+	Log *slog.Logger
 }
 
 // Role is the function's database group role.
@@ -105,7 +54,11 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 	if c.Prefix == "" {
 		c.Prefix = migrate.DefaultPrefix
 	}
-	d := &Deps{Config: c, Policy: pol, Roles: migrate.Roles{Prefix: c.Prefix}}
+	log := c.Log
+	if log == nil {
+		log = cloudlog.New(os.Stderr)
+	}
+	d := &Deps{Config: c, Policy: pol, Roles: migrate.Roles{Prefix: c.Prefix}, Log: log}
 	if d.Auth, err = Verifier(ctx, c); err != nil {
 		return nil, err
 	}
@@ -129,18 +82,21 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 			return nil, err
 		}
 	}
-	if c.Audit != nil {
-		d.Audit = c.Audit
+	if c.Recorder != nil {
+		d.Audit = c.Recorder
 		return d, nil
 	}
-	opts := []audit.Option{audit.WithFunction(c.Function)}
-	if env(c, "AUDIT_SINK") == "cloudlogging" {
+	// A failed checkpoint or head save is not the request's failure: it goes to the log.
+	opts := []audit.Option{audit.WithFunction(c.Function), audit.WithErrorHandler(func(err error) {
+		d.Log.Error("audit: "+err.Error(), "function", c.Function, "error", err.Error())
+	})}
+	if c.Audit.Sink == audit.SinkCloudLogging {
 		// Chain heads go to the database too, so a cut at the log's tail shows. The
 		// file sink keeps its own heads file beside the trail.
 		opts = append(opts, audit.WithHeadStore(audit.NewPGHeadStore(d.Pool, d.Role())))
 	}
 	opts = append(opts, c.AuditOptions...)
-	if d.Audit, err = audit.FromEnv(ctx, opts...); err != nil {
+	if d.Audit, err = audit.FromConfig(ctx, c.Audit, opts...); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("app: audit: %w", err)
 	}
@@ -148,9 +104,9 @@ func Build(ctx context.Context, c Config) (*Deps, error) {
 }
 
 // Close releases the pools and flushes the audit trail's last checkpoint, unless the
-// recorder was given in Config.Audit: its owner closes it.
+// recorder was given in Config.Recorder: its owner closes it.
 func (d *Deps) Close() {
-	if d.Audit != nil && d.Audit != d.Config.Audit {
+	if d.Audit != nil && d.Audit != d.Config.Recorder {
 		d.Audit.Close(context.Background())
 	}
 	if d.Replica != nil {
@@ -169,33 +125,31 @@ func (d *Deps) Close() {
 // function's log (d.Log), because the audit log, where every other alert goes, is the
 // thing that failed (terraform/monitoring.tf counts these lines):
 //
-//	{"severity":"ALERT","event":"audit.unavailable","function":"…","request_id":"…","message":"…"}
+//	{"time":"…","severity":"ALERT","message":"…","event":"audit.unavailable","function":"…","request_id":"…"}
 //
 // Call it once per refused request, where the refusal is decided: each call is one alert.
 func (d *Deps) AuditUnavailable(rid string, cause error, message string) *httpapi.Error {
-	line, _ := json.Marshal(struct {
-		Severity  string `json:"severity"`
-		Event     string `json:"event"`
-		Function  string `json:"function"`
-		RequestID string `json:"request_id"`
-		Message   string `json:"message"`
-	}{
-		Severity: string(audit.SeverityAlert), Event: alerts.EventAuditUnavailable, Function: d.Config.Function, RequestID: rid,
-		Message: fmt.Sprintf("%s refused request %s because the audit trail could not confirm a record: %v", d.Config.Function, rid, cause),
-	})
-	w := d.Log
-	if w == nil {
-		w = os.Stderr
-	}
-	w.Write(append(line, '\n')) // one write, so concurrent requests' lines do not interleave
+	d.logger().LogAttrs(context.Background(), cloudlog.LevelAlert,
+		fmt.Sprintf("%s refused request %s because the audit trail could not confirm a record: %v", d.Config.Function, rid, cause),
+		slog.String("event", alerts.EventAuditUnavailable), slog.String("function", d.Config.Function), slog.String("request_id", rid))
 	return httpapi.Errorf(http.StatusServiceUnavailable, "audit_unavailable", "%s", message)
 }
 
-func env(c Config, key string) string {
-	if c.Env != nil {
-		return c.Env(key)
+// logger is d.Log, or, for Deps made by hand, Cloud Logging's JSON on stderr.
+func (d *Deps) logger() *slog.Logger {
+	if d.Log == nil {
+		return cloudlog.New(os.Stderr)
 	}
-	return os.Getenv(key)
+	return d.Log
+}
+
+// Handle returns the http.Handler of one route: f with a fresh request id, its error
+// answered by httpapi.Serve, which logs any error that is not an *httpapi.Error to d.Log,
+// with the request id and the function's name, before answering 500.
+func (d *Deps) Handle(f httpapi.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpapi.Serve(w, r, d.logger().With("function", d.Config.Function), f)
+	})
 }
 
 // Verifier builds the identity verifier c describes, for a function that Cloud Run's IAM
@@ -272,55 +226,72 @@ func (c Config) validator(ctx context.Context) (*idtoken.Validator, error) {
 	return v, nil
 }
 
-// A Lazy handler builds the real handler on its first request. A failed build is
-// answered with 503 and retried on the next request, unlike sync.Once, which would keep
-// the failure for the life of the instance.
-type Lazy struct {
-	build func(context.Context) (http.Handler, error)
-	mu    sync.Mutex
-	h     http.Handler
+// An Entry is a function's Cloud Functions entry point. It builds the function on its
+// first request: the configuration from the environment (LoadEnv), the dependencies
+// (Build), then the handler. A failed start is logged, answered 503 unavailable, and
+// tried again on the next request; sync.Once would keep the failure for the life of the
+// instance.
+type Entry struct {
+	start func(context.Context) (http.Handler, error)
+	log   *slog.Logger
+
+	mu sync.Mutex // held while starting, so that one request starts the function
+	h  http.Handler
 }
 
-// NewLazy returns a handler that calls build on first use.
-func NewLazy(build func(context.Context) (http.Handler, error)) *Lazy { return &Lazy{build: build} }
+// NewEntry returns the entry point of the function named function, whose database group
+// is group; newHandler makes its handler from the built dependencies. If newHandler
+// fails, the dependencies are closed.
+func NewEntry(function, group string, newHandler func(*Deps) (http.Handler, error)) *Entry {
+	return newEntry(LoadEnv, cloudlog.New(os.Stderr), function, group, newHandler)
+}
 
-func (l *Lazy) handler(ctx context.Context) (http.Handler, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.h != nil {
-		return l.h, nil
+func newEntry(load func() (Config, error), log *slog.Logger, function, group string, newHandler func(*Deps) (http.Handler, error)) *Entry {
+	return &Entry{
+		log: log.With("function", function),
+		start: func(ctx context.Context) (http.Handler, error) {
+			cfg, err := load()
+			if err != nil {
+				return nil, err
+			}
+			cfg.Function, cfg.Group = function, group
+			deps, err := Build(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			h, err := newHandler(deps)
+			if err != nil {
+				deps.Close()
+				return nil, err
+			}
+			return h, nil
+		},
 	}
-	h, err := l.build(context.WithoutCancel(ctx))
+}
+
+func (e *Entry) handler(ctx context.Context) (http.Handler, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.h != nil {
+		return e.h, nil
+	}
+	h, err := e.start(context.WithoutCancel(ctx)) // the pools keep this ctx for background work
 	if err != nil {
-		return nil, err
+		return nil, err // e.h stays nil; the next request retries
 	}
-	l.h = h
+	e.h = h
 	return h, nil
 }
 
-func (l *Lazy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, err := l.handler(r.Context())
+func (e *Entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, err := e.handler(r.Context())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, `{"severity":"ERROR","message":"starting function: %s"}`+"\n", jsonEscape(err.Error()))
-		httpapi.WriteError(w, httpapi.NewRequestID(), httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the function could not start; it will retry on the next request"))
+		rid := httpapi.NewRequestID()
+		e.log.Error("starting function: "+err.Error(), "request_id", rid, "error", err.Error())
+		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the function could not start; it will retry on the next request"))
 		return
 	}
 	h.ServeHTTP(w, r)
-}
-
-func jsonEscape(s string) string {
-	b := make([]byte, 0, len(s))
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r < 0x20:
-			b = append(b, ' ')
-		default:
-			b = append(b, string(r)...)
-		}
-	}
-	return string(b)
 }
 
 // Identify verifies the caller's token. A failure is a 401 that says what was wrong with

@@ -10,11 +10,12 @@ import (
 
 	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
+	"airlock.dev/airlock/shared/cloudlog"
 )
 
 func TestAuditUnavailable(t *testing.T) {
 	var log bytes.Buffer
-	d := &app.Deps{Config: app.Config{Function: "RequestAccess"}, Log: &log}
+	d := &app.Deps{Config: app.Config{Function: "RequestAccess"}, Log: cloudlog.New(&log)}
 	cause := fmt.Errorf("%w: writing request.created entry: rpc error: code = Unavailable", audit.ErrUnavailable)
 
 	e := d.AuditUnavailable("0123456789abcdef", cause, "nothing was created; try again shortly")
@@ -39,7 +40,7 @@ func TestAuditUnavailable(t *testing.T) {
 	if msg, _ := got["message"].(string); !strings.Contains(msg, cause.Error()) {
 		t.Errorf("in the audit.unavailable line, want a message naming the cause %q, got = %q", cause, msg)
 	}
-	if len(got) != 5 {
-		t.Errorf("in the audit.unavailable line, want exactly the fields severity, event, function, request_id, message, got = %v", got)
+	if _, ok := got["time"].(string); !ok || len(got) != 6 {
+		t.Errorf("in the audit.unavailable line, want exactly the fields time, severity, event, function, request_id, message, got = %v", got)
 	}
 }

@@ -26,15 +26,14 @@ func TestSharedRecorder(t *testing.T) {
 	t.Cleanup(func() { rec.Close(context.Background()) })
 	var deps []*app.Deps
 	for _, f := range []struct{ entry, group string }{{"ExecuteQuery", migrate.GroupQuery}, {"RequestAccess", migrate.GroupRequests}} {
-		cfg := app.Config{Function: f.entry, Group: f.group, Policy: demo.Policy, AuthMode: "cloudrun", Audit: rec,
-			Env: func(string) string { return "" }} // no AUDIT_SINK: only Config.Audit can give a recorder
-		cfg.DB.URL = "postgres://nobody@127.0.0.1:1/none" // pools dial on first use, never here
+		cfg := app.Config{Function: f.entry, Group: f.group, Policy: demo.Policy, AuthMode: "cloudrun", Recorder: rec} // no audit sink: only Config.Recorder can give a recorder
+		cfg.DB.URL = "postgres://nobody@127.0.0.1:1/none"                                                              // pools dial on first use, never here
 		d, err := app.Build(t.Context(), cfg)
 		if err != nil {
-			t.Fatalf("when Config.Audit is set, want Build to succeed without AUDIT_SINK, got = %v", err)
+			t.Fatalf("when Config.Recorder is set, want Build to succeed without AUDIT_SINK, got = %v", err)
 		}
 		if d.Audit != rec {
-			t.Errorf("when Config.Audit is set, want Deps.Audit = that recorder, got = %p", d.Audit)
+			t.Errorf("when Config.Recorder is set, want Deps.Audit = that recorder, got = %p", d.Audit)
 		}
 		deps = append(deps, d)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/shared/app"
+	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
@@ -25,8 +26,6 @@ func TestNoPoolIsSuperuser(t *testing.T) {
 	d := dbtest.New(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	t.Setenv("AUDIT_SINK", "file")
-	t.Setenv("AUDIT_FILE", filepath.Join(dir, "audit.jsonl"))
 	keyFile := filepath.Join(dir, "key.pub.pem")
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -42,13 +41,13 @@ func TestNoPoolIsSuperuser(t *testing.T) {
 	if err := os.WriteFile(signingKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AUDIT_SIGNING_KEY_FILE", signingKey)
 	for _, g := range migrate.Groups {
 		t.Run(g, func(t *testing.T) {
 			deps, err := app.Build(ctx, app.Config{
 				Function: "Test" + g, Group: g, Policy: demo.Policy, Prefix: d.Roles.Prefix,
 				DB: db.Config{URL: d.URL(g)}, Replica: db.Config{URL: d.URL(g)},
 				AuthMode: "local", AuthKeyFile: keyFile,
+				Audit: audit.Config{Sink: audit.SinkFile, File: filepath.Join(dir, g+".audit.jsonl"), SigningKeyFile: signingKey},
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -7,15 +7,16 @@
 // Each function instance makes one [Recorder] (lazily, on its first request) and records
 // before it acts; if Record fails, it must not act:
 //
-//	rec, err := audit.FromEnv(ctx, audit.WithFunction("ExecuteQuery"),
+//	rec, err := audit.FromConfig(ctx, cfg, audit.WithFunction("ExecuteQuery"),
 //		audit.WithHeadStore(audit.NewPGHeadStore(pool, "airlock_query")))
 //	…
 //	if err := rec.Record(ctx, audit.Entry{Event: audit.EventQueryAttempt, Actor: who, SQL: q}); err != nil {
 //		return err // wraps audit.ErrUnavailable: fail closed
 //	}
 //
-// [FromEnv] reads AUDIT_SINK (cloudlogging or file), AUDIT_PROJECT (default
-// GOOGLE_CLOUD_PROJECT) and AUDIT_FILE (default .dev/audit.jsonl). Constructors do no I/O;
+// [Config] chooses the sink (cloudlogging or file), the project and the file (default
+// .dev/audit.jsonl); app.LoadConfig fills it from AUDIT_SINK, AUDIT_PROJECT (default
+// GOOGLE_CLOUD_PROJECT) and AUDIT_FILE. Constructors do no I/O;
 // the Cloud Logging client or the file is opened on the first Record and again on a later
 // one if opening failed. Cloud Logging entries go to the log "airlock-audit" with
 // Logger.LogSync, as jsonPayload, with the entry's severity and the labels chain, seq,

@@ -11,7 +11,7 @@ import (
 
 // NewFileRecorder returns a Recorder that appends entries to the JSON-lines file at path,
 // one entry per line, creating the file (mode 0600) and its directory when needed. Its
-// heads go to the HeadStore given with WithHeadStore; [FromEnv] uses a [FileHeadStore]
+// heads go to the HeadStore given with WithHeadStore; [FromConfig] uses a [FileHeadStore]
 // at path+".heads.jsonl". It does no I/O: the file is opened on the first Record, and
 // reopened after a failed write. ctx is not kept.
 //

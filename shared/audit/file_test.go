@@ -18,7 +18,7 @@ import (
 )
 
 // newFileRecorder returns a file Recorder writing to a fresh directory, with its heads
-// file beside it, as FromEnv sets it up for AUDIT_SINK=file.
+// file beside it, as FromConfig sets it up for AUDIT_SINK=file.
 func newFileRecorder(t *testing.T, path string, opts ...audit.Option) *audit.Recorder {
 	t.Helper()
 	base := []audit.Option{

@@ -3,11 +3,13 @@ package audit
 import (
 	"fmt"
 	"io"
-	"log"
+	"os"
 	"time"
 
 	"cloud.google.com/go/logging"
 	"google.golang.org/api/option"
+
+	"airlock.dev/airlock/shared/cloudlog"
 )
 
 // LogID is the Cloud Logging log every Airlock function writes its audit trail to:
@@ -25,7 +27,7 @@ const (
 )
 
 // An Option configures a [Recorder]; pass them to [NewRecorder], [NewFileRecorder] or
-// [FromEnv].
+// [FromConfig].
 type Option func(*config)
 
 type config struct {
@@ -34,7 +36,7 @@ type config struct {
 	checkpointInterval time.Duration
 	heads              HeadStore
 	signer             Signer
-	kmsKey             string // FromEnv's AUDIT_KMS_KEY: newRecorder makes a KMSSigner with clientOpts
+	kmsKey             string // Config.KMSKey: newRecorder makes a KMSSigner with clientOpts
 	ownSigner          bool   // the recorder made signer and closes it
 	headsEveryEntry    bool
 	function           string
@@ -51,7 +53,7 @@ func defaultConfig() config {
 		timeout:            DefaultTimeout,
 		checkpointEvery:    DefaultCheckpointEvery,
 		checkpointInterval: DefaultCheckpointInterval,
-		onError:            func(err error) { log.Printf("%v", err) },
+		onError:            logError,
 		now:                time.Now,
 	}
 }
@@ -67,7 +69,7 @@ func (c *config) apply(opts []Option) error {
 }
 
 // WithClientOptions passes options to the Google Cloud clients the recorder makes: Cloud
-// Logging's, and Cloud KMS's when [FromEnv] makes a [KMSSigner]. Tests use
+// Logging's, and Cloud KMS's when [FromConfig] makes a [KMSSigner]. Tests use
 // option.WithEndpoint to reach a fake server of both (see package audittest). The file
 // sink has no client.
 func WithClientOptions(opts ...option.ClientOption) Option {
@@ -109,8 +111,8 @@ func WithCheckpoint(entries int, interval time.Duration) Option {
 	}
 }
 
-// WithSigner certifies each chain's entry key with s; a Recorder needs one. [FromEnv]
-// makes it from AUDIT_KMS_KEY or AUDIT_SIGNING_KEY_FILE, and this option overrides that.
+// WithSigner certifies each chain's entry key with s; a Recorder needs one. [FromConfig]
+// makes it from Config.KMSKey or Config.SigningKeyFile, and this option overrides that.
 func WithSigner(s Signer) Option {
 	return func(c *config) { c.signer = s }
 }
@@ -123,7 +125,7 @@ func WithHeadStore(hs HeadStore) Option {
 
 // WithHeadsEveryEntry saves the head after every entry instead of only at checkpoints.
 // It is cheap with a [FileHeadStore] and makes cutting the tail of a local trail
-// detectable to the last entry; [FromEnv] turns it on for the file sink.
+// detectable to the last entry; [FromConfig] turns it on for the file sink.
 func WithHeadsEveryEntry() Option {
 	return func(c *config) { c.headsEveryEntry = true }
 }
@@ -136,7 +138,8 @@ func WithFunction(name string) Option {
 
 // WithErrorHandler receives errors that Record cannot return because the entry itself was
 // recorded: a failed checkpoint or head save (each is retried on the next Record).
-// Defaults to log.Printf.
+// Defaults to an ERROR line on stderr in Cloud Logging's JSON (package cloudlog); functions
+// pass their own logger's.
 func WithErrorHandler(f func(error)) Option {
 	return func(c *config) {
 		if f == nil {
@@ -150,4 +153,9 @@ func WithErrorHandler(f func(error)) Option {
 // writing to w are ignored: the file is the record. It is ignored by the Cloud Logging sink.
 func WithMirror(w io.Writer) Option {
 	return func(c *config) { c.mirror = w }
+}
+
+// logError is the default error handler: a structured line on stderr.
+func logError(err error) {
+	cloudlog.New(os.Stderr).Error("audit: "+err.Error(), "error", err.Error())
 }

@@ -23,7 +23,7 @@ type sink interface {
 // function instances can write at once without coordinating. It is safe for concurrent
 // use; entries reach the sink in seq order.
 //
-// Use [NewRecorder], [NewFileRecorder] or [FromEnv] to make one, and Close it when the
+// Use [NewRecorder], [NewFileRecorder] or [FromConfig] to make one, and Close it when the
 // instance shuts down.
 type Recorder struct {
 	cfg  config
@@ -59,7 +59,7 @@ func newRecorder(s sink, cfg config) (*Recorder, error) {
 		cfg.signer, cfg.ownSigner = ks, true
 	}
 	if cfg.signer == nil {
-		return nil, errors.New("audit: no Signer: every chain needs a certificate (WithSigner, or AUDIT_KMS_KEY / AUDIT_SIGNING_KEY_FILE for FromEnv)")
+		return nil, errors.New("audit: no Signer: every chain needs a certificate (WithSigner, or AUDIT_KMS_KEY / AUDIT_SIGNING_KEY_FILE for FromConfig)")
 	}
 	return &Recorder{cfg: cfg, sink: s, sem: make(chan struct{}, 1), hash: GenesisHash}, nil
 }

@@ -1,5 +1,7 @@
 // Package httpapi holds what every Airlock function does the same way over HTTP: request
-// ids, strict JSON decoding with a size limit, and one error shape with a stable code.
+// ids, routing with one JSON answer for what matches no route, strict JSON decoding with a
+// size limit, one error shape with a stable code, errors logged before a 500, and the
+// web forms' anti-forgery tokens.
 package httpapi
 
 import (
@@ -24,9 +26,15 @@ type Error struct {
 	Position int    `json:"position,omitempty"`
 	// GrantRole names a role the caller may request that would lift the refusal.
 	GrantRole string `json:"grant_role,omitempty"`
+	// Err is the cause the answer leaves out, if any (a failed connection, say). It is
+	// never sent; Serve logs it with the request id.
+	Err error `json:"-"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// Unwrap returns the cause the answer leaves out, or nil.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf makes an *Error.
 func Errorf(status int, code, format string, args ...any) *Error {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
@@ -39,8 +40,7 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 	fake := notifytest.NewSecretManager(t, map[string]string{an: approvers.URL + "\n", sn: security.URL})
 	sm := &notify.SecretManager{Options: fake.Options}
 	t.Cleanup(func() { sm.Close() })
-	env := map[string]string{"SLACK_APPROVERS_WEBHOOK_NAME": an, "SLACK_SECURITY_WEBHOOK_NAME": sn}
-	sender := notify.FromEnv(pool, role, func(k string) string { return env[k] }, sm)
+	sender := notify.New(pool, role, notify.Config{ApproversWebhook: an, SecurityWebhook: sn}, sm, nil)
 	sender.Backoff = time.Millisecond
 
 	enqueue := func(ms ...outbox.Message) {
@@ -95,12 +95,12 @@ func TestWebhookDeliveryThroughSecretManager(t *testing.T) {
 	// Slack failing: retried with backoff, logged, left in the outbox; delivered later.
 	approvers.SetFail(true)
 	var log strings.Builder
-	sender.Log = &log
+	sender.Log = cloudlog.New(&log)
 	enqueue(outbox.Message{Channel: outbox.ChannelApprovers, Event: "request.created", Text: "later", RequestID: "ar_bbbbbbbbbbbb", Actions: true})
 	if n, err := sender.Flush(ctx, 10); n != 0 || err == nil {
 		t.Fatalf("flush against a failing Slack: %d, %v", n, err)
 	}
-	if approvers.Failures() != 3 || !strings.Contains(log.String(), "stays in the outbox") {
+	if approvers.Failures() != 3 || !strings.Contains(log.String(), "stays in the outbox") || !strings.Contains(log.String(), `"severity":"ERROR"`) {
 		t.Fatalf("%d tries; log %q", approvers.Failures(), log.String())
 	}
 	admin, err := pgx.Connect(ctx, d.AdminURL)

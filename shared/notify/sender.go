@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"sync"
@@ -35,35 +36,43 @@ type Sender struct {
 	// MaxTries bounds how many deliveries of one row are ever attempted (default 20):
 	// after that it stays in the outbox, unsent, for a person to look at.
 	MaxTries int
-	Log      io.Writer // structured log lines; default os.Stderr
+	Log      *slog.Logger // failed deliveries; nil: not logged
 }
 
-// FromEnv builds a Sender from the environment (env, or os.Getenv when nil):
-// NOTIFY_FILE sends every channel to that JSON-lines file; otherwise
-// SLACK_APPROVERS_WEBHOOK_NAME and SLACK_SECURITY_WEBHOOK_NAME name Secret Manager
-// secrets holding Slack incoming-webhook URLs (requester notifications go to the
-// approvers' webhook, addressed to the requester). It does no I/O.
-func FromEnv(pool *db.Pool, role string, env func(string) string, secrets Secrets) *Sender {
-	if env == nil {
-		env = os.Getenv
-	}
-	s := &Sender{Pool: pool, Role: role, Targets: map[string]Target{}}
-	if path := env("NOTIFY_FILE"); path != "" {
-		f := &File{Path: path}
-		for _, c := range []string{outbox.ChannelApprovers, outbox.ChannelRequester, outbox.ChannelSecurity} {
-			s.Targets[c] = f
+// Config says where notifications go. The zero Config sends nothing: every message stays
+// in the outbox.
+type Config struct {
+	// File, when set, receives every channel as JSON lines (local runs; NOTIFY_FILE).
+	File string
+	// ApproversWebhook and SecurityWebhook name Secret Manager secret versions holding
+	// Slack incoming-webhook URLs (SLACK_APPROVERS_WEBHOOK_NAME,
+	// SLACK_SECURITY_WEBHOOK_NAME). Requester notifications go to the approvers' webhook,
+	// addressed to the requester.
+	ApproversWebhook string
+	SecurityWebhook  string
+}
+
+// New returns a Sender delivering to the targets c names, reading webhook URLs through
+// secrets (a SecretManager when nil) and logging failed deliveries to log (discarded when
+// nil). It does no I/O.
+func New(pool *db.Pool, role string, c Config, secrets Secrets, log *slog.Logger) *Sender {
+	s := &Sender{Pool: pool, Role: role, Targets: map[string]Target{}, Log: log}
+	if c.File != "" {
+		f := &File{Path: c.File}
+		for _, ch := range []string{outbox.ChannelApprovers, outbox.ChannelRequester, outbox.ChannelSecurity} {
+			s.Targets[ch] = f
 		}
 		return s
 	}
 	if secrets == nil {
 		secrets = &SecretManager{}
 	}
-	if name := env("SLACK_APPROVERS_WEBHOOK_NAME"); name != "" {
-		w := &Webhook{Secrets: secrets, SecretName: name}
+	if c.ApproversWebhook != "" {
+		w := &Webhook{Secrets: secrets, SecretName: c.ApproversWebhook}
 		s.Targets[outbox.ChannelApprovers], s.Targets[outbox.ChannelRequester] = w, w
 	}
-	if name := env("SLACK_SECURITY_WEBHOOK_NAME"); name != "" {
-		s.Targets[outbox.ChannelSecurity] = &Webhook{Secrets: secrets, SecretName: name}
+	if c.SecurityWebhook != "" {
+		s.Targets[outbox.ChannelSecurity] = &Webhook{Secrets: secrets, SecretName: c.SecurityWebhook}
 	}
 	return s
 }
@@ -139,7 +148,10 @@ func (s *Sender) deliverOne(ctx context.Context, id int64) (bool, error) {
 		}
 		deliveryErr = s.retry(ctx, t, m)
 		if deliveryErr != nil {
-			s.log("ERROR", fmt.Sprintf("notify: delivering notification %d (%s, %s) failed; it stays in the outbox: %v", id, channel, m.Event, deliveryErr))
+			if s.Log != nil {
+				s.Log.ErrorContext(ctx, fmt.Sprintf("notify: delivering notification %d (%s, %s) failed; it stays in the outbox: %v", id, channel, m.Event, deliveryErr),
+					"notification", id, "channel", channel, "event", m.Event, "error", deliveryErr.Error())
+			}
 			_, err = tx.Exec(ctx, `UPDATE airlock.notifications SET attempts = attempts + 1, last_error = left($2, 1000) WHERE id = $1`, id, deliveryErr.Error())
 			return err
 		}
@@ -179,15 +191,6 @@ func (s *Sender) retry(ctx context.Context, t Target, m outbox.Message) error {
 		}
 	}
 	return err
-}
-
-func (s *Sender) log(severity, msg string) {
-	w := s.Log
-	if w == nil {
-		w = os.Stderr
-	}
-	b, _ := json.Marshal(map[string]string{"severity": severity, "message": msg})
-	fmt.Fprintln(w, string(b))
 }
 
 // permanent marks an error retrying cannot fix (e.g. Slack answering 4xx).

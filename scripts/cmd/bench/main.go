@@ -168,19 +168,17 @@ func run(ctx context.Context, emu *cloudsqlemu.Emulation, outdir string, request
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		return "", err
 	}
-	os.Setenv("AUDIT_SINK", "file")
-	os.Setenv("AUDIT_FILE", filepath.Join(dir, "audit.jsonl"))
 	// Chains are certified by a local key, as in scripts/dev.sh: every entry is signed.
 	priv, _ := x509.MarshalPKCS8PrivateKey(key)
 	auditKey := filepath.Join(dir, "audit-key.pem")
 	if err := os.WriteFile(auditKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
 		return "", err
 	}
-	os.Setenv("AUDIT_SIGNING_KEY_FILE", auditKey)
 	deps, err := app.Build(ctx, app.Config{
 		Function: query.EntryPoint, Group: migrate.GroupQuery, Policy: demo.Policy, Prefix: bdb.Roles.Prefix,
 		DB:       db.Config{URL: bdb.URL(migrate.GroupQuery)},
 		AuthMode: "local", AuthKeyFile: keyFile,
+		Audit: audit.Config{Sink: audit.SinkFile, File: filepath.Join(dir, "audit.jsonl"), SigningKeyFile: auditKey},
 	})
 	if err != nil {
 		return "", err

@@ -60,40 +60,49 @@ func main() {
 func run(addr, state, policyPath, emulation, database string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	doc, err := os.ReadFile(policyPath)
-	if err != nil {
-		return err
-	}
 	emu, err := cloudsqlemu.Load(emulation)
 	if err != nil {
 		return fmt.Errorf("%w (run scripts/dev.sh)", err)
 	}
-	// One process is one instance, so its functions share one Recorder and write one
-	// chain: the file's lines are then in time order, which is how the verifier tells
-	// two swapped lines apart (seq orders a chain, time orders the file). Each entry
-	// names its function; the recorder's own checkpoints name none.
-	rec, err := audit.FromEnv(ctx)
-	if err != nil {
-		return err
+	// Every function reads the process environment through app.LoadConfig, as deployed,
+	// with what the flags say on top: the policy, its own login, local tokens.
+	getenv := func(group string) func(string) string {
+		set := map[string]string{
+			"AIRLOCK_POLICY": "", "AIRLOCK_POLICY_FILE": policyPath,
+			"DATABASE_URL": db.WithDatabase(emu.Logins[group], database), "CLOUDSQL_INSTANCE": "",
+			"AUTH_MODE": "local", "AUTH_LOCAL_KEY_FILE": filepath.Join(state, "auth-key.pub.pem"),
+		}
+		return func(k string) string {
+			if v, ok := set[k]; ok {
+				return v
+			}
+			return os.Getenv(k)
+		}
 	}
-	defer rec.Close(context.Background())
+	var recorder *audit.Recorder
 	mux := http.NewServeMux()
 	var all []*app.Deps
 	for _, f := range functions {
-		cfg := app.Config{
-			Function:    f.entry,
-			Group:       f.group,
-			Policy:      doc,
-			AuthMode:    "local",
-			AuthKeyFile: filepath.Join(state, "auth-key.pub.pem"),
-			Audit:       rec,
-		}
-		login, ok := emu.Logins[f.group]
-		if !ok {
+		if _, ok := emu.Logins[f.group]; !ok {
 			return fmt.Errorf("%s names no login for %s", emulation, f.group)
 		}
-		cfg.DB.URL = db.WithDatabase(login, database)
-		cfg.Replica.URL = os.Getenv("DATABASE_REPLICA_URL")
+		cfg, err := app.LoadConfig(getenv(f.group))
+		if err != nil {
+			return err
+		}
+		cfg.Function, cfg.Group = f.entry, f.group
+		if recorder == nil {
+			// One process is one instance, so its functions share one Recorder and write
+			// one chain: the file's lines are then in time order, which is how the
+			// verifier tells two swapped lines apart (seq orders a chain, time orders the
+			// file). Each entry names its function; the recorder's own checkpoints name
+			// none.
+			if recorder, err = audit.FromConfig(ctx, cfg.Audit); err != nil {
+				return err
+			}
+			defer recorder.Close(context.Background())
+		}
+		cfg.Recorder = recorder
 		deps, err := app.Build(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f.entry, err)

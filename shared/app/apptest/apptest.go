@@ -1,6 +1,7 @@
-// Package requeststest runs Airlock's RequestAccess, ApprovalCallback and ExecuteQuery
-// functions together over HTTP on a throwaway database, for tests of the access flow.
-package requeststest
+// Package apptest builds Airlock's functions for tests, the way they are built deployed:
+// app.LoadConfig from a map of environment variables, app.Build, then the function's New,
+// on a throwaway database, served over HTTP together for tests of the access flow.
+package apptest
 
 import (
 	"bytes"
@@ -8,10 +9,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +29,7 @@ import (
 	"airlock.dev/airlock/shared/audit/audittest"
 	"airlock.dev/airlock/shared/authn"
 	"airlock.dev/airlock/shared/authn/authntest"
-	"airlock.dev/airlock/shared/db"
+	"airlock.dev/airlock/shared/cloudlog"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/demo"
 )
@@ -38,6 +42,8 @@ type Env struct {
 	Admin *pgxpool.Pool // the admin login (not a superuser): Airlock's schema
 	Owner *pgxpool.Pool // the owner of the application's tables
 	Dir   string
+	// AuthKeyFile holds Key's public half: AUTH_MODE local's AUTH_LOCAL_KEY_FILE.
+	AuthKeyFile string
 }
 
 // New creates an Env with the demo policy.
@@ -58,7 +64,16 @@ func New(t testing.TB) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(owner.Close)
-	return &Env{T: t, DB: d, Key: key, Admin: admin, Owner: owner, Dir: t.TempDir()}
+	dir := t.TempDir()
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "auth-key.pub.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &Env{T: t, DB: d, Key: key, Admin: admin, Owner: owner, Dir: dir, AuthKeyFile: keyFile}
 }
 
 // A DepsOption changes how Deps builds a function's dependencies.
@@ -68,6 +83,18 @@ type depsConfig struct {
 	logs      *audittest.Server // nil: audit to AuditFile(entry)
 	auditOpts []audit.Option
 	google    *authntest.Google // nil: local tokens (Env.Token)
+	env       map[string]string
+}
+
+// WithEnv sets environment variables for app.LoadConfig, in pairs: name, value. They are
+// added to, or replace, the ones Deps sets (the database, the policy, the audit sink, the
+// local key).
+func WithEnv(kv ...string) DepsOption {
+	return func(c *depsConfig) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			c.env[kv[i]] = kv[i+1]
+		}
+	}
 }
 
 // WithGoogle gives the function the verifier it has when deployed (AUTH_MODE cloudrun,
@@ -85,46 +112,58 @@ func WithCloudLogging(srv *audittest.Server, opts ...audit.Option) DepsOption {
 	return func(c *depsConfig) { c.logs, c.auditOpts = srv, opts }
 }
 
-// Deps builds the dependencies of one function (entry point and group), auditing to a
-// file of its own (AuditFile(entry)) unless an option says otherwise.
+// Deps builds the dependencies of one function (entry point and group) as a deployed
+// function builds them: app.LoadConfig, from the environment getenv describes, then
+// app.Build. It audits to a file of its own (AuditFile(entry)) unless an option says
+// otherwise, and verifies Env.Token's tokens (AUTH_MODE local) unless WithGoogle.
 func (e *Env) Deps(entry, group string, opts ...DepsOption) *app.Deps {
 	t := e.T
 	t.Helper()
-	var cfg depsConfig
+	cfg := depsConfig{env: map[string]string{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	ctx := context.Background()
-	pool, err := db.Open(ctx, db.Config{URL: e.DB.URL(group), ResetOnRelease: group == "query"})
+	c, err := app.LoadConfig(e.getenv(entry, group, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec *audit.Recorder
+	c.Function, c.Group = entry, group
 	if cfg.logs != nil {
-		ropts := append([]audit.Option{audit.WithFunction(entry), audit.WithSigner(cfg.logs.Signer(t)),
+		c.AuditOptions = append([]audit.Option{audit.WithSigner(cfg.logs.Signer(t)),
 			audit.WithClientOptions(cfg.logs.ClientOptions()...), audit.WithLoggerOptions(cfg.logs.LoggerOptions()...)}, cfg.auditOpts...)
-		rec, err = audit.NewRecorder(ctx, "audittest", ropts...)
 	} else {
-		rec, err = audit.NewFileRecorder(ctx, e.AuditFile(entry), audit.WithFunction(entry), audit.WithMirror(io.Discard),
-			audit.WithSigner(audittest.NewLocalSigner(t)))
+		c.AuditOptions = []audit.Option{audit.WithMirror(io.Discard), audit.WithSigner(audittest.NewLocalSigner(t))}
 	}
+	if cfg.google != nil {
+		c.IDTokenOptions = cfg.google.ClientOptions()
+	}
+	deps, err := app.Build(context.Background(), c)
 	if err != nil {
-		pool.Close()
 		t.Fatal(err)
-	}
-	deps := &app.Deps{
-		Config: app.Config{Function: entry, Group: group, Prefix: e.DB.Roles.Prefix, AuthMode: "local"},
-		Policy: e.DB.Policy, Roles: e.DB.Roles,
-		Pool: pool, Audit: rec, Auth: authn.Local{Key: &e.Key.PublicKey},
 	}
 	t.Cleanup(deps.Close)
-	if cfg.google != nil {
-		deps.Config.AuthMode, deps.Config.IDTokenOptions = "cloudrun", cfg.google.ClientOptions()
-		if deps.Auth, err = app.Verifier(ctx, deps.Config); err != nil {
-			t.Fatal(err)
-		}
-	}
 	return deps
+}
+
+// getenv is the environment of one function: the demo policy, the function's own login,
+// the role prefix, AUTH_MODE local with AuthKeyFile (cloudrun with WithGoogle), the file
+// sink at AuditFile(entry) (cloudlogging with WithCloudLogging), then what WithEnv sets.
+func (e *Env) getenv(entry, group string, cfg depsConfig) func(string) string {
+	env := map[string]string{
+		"AIRLOCK_POLICY": string(demo.Policy), "AIRLOCK_ROLE_PREFIX": e.DB.Roles.Prefix, "DATABASE_URL": e.DB.URL(group),
+		"AUTH_MODE": "local", "AUTH_LOCAL_KEY_FILE": e.AuthKeyFile,
+		"AUDIT_SINK": audit.SinkFile, "AUDIT_FILE": e.AuditFile(entry),
+	}
+	if cfg.logs != nil {
+		env["AUDIT_SINK"], env["AUDIT_PROJECT"], env["AUDIT_FILE"] = audit.SinkCloudLogging, "audittest", ""
+	}
+	if cfg.google != nil {
+		env["AUTH_MODE"], env["AUTH_LOCAL_KEY_FILE"] = "cloudrun", ""
+	}
+	for k, v := range cfg.env {
+		env[k] = v
+	}
+	return func(k string) string { return env[k] }
 }
 
 // AuditFile is where the function entry's audit trail is written.
@@ -209,7 +248,7 @@ func (e *Env) Do(method, url, email string, body any, header ...string) Response
 
 // AuditEvents reads the events of an audit file, in order.
 func (e *Env) AuditEvents(entry string) []audit.Entry {
-	b, _ := readFile(e.AuditFile(entry))
+	b, _ := os.ReadFile(e.AuditFile(entry))
 	var out []audit.Entry
 	for _, line := range bytes.Split(b, []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
@@ -261,4 +300,64 @@ func CheckAuditAlert(t testing.TB, when string, log []byte, function, rid string
 	if a["severity"] != "ALERT" || a["function"] != function || (rid != "" && id != rid) || len(id) != 16 || !strings.Contains(msg, audit.ErrUnavailable.Error()) {
 		t.Errorf("when %s, want = audit.unavailable at severity ALERT from %s for request %q with the cause in its message, got = %v", when, function, rid, a)
 	}
+}
+
+// CheckErrorLine fails the test unless log (a function's own log, app.Deps.Log) holds
+// exactly one line for request rid, at severity ERROR or above, whose "error" holds cause,
+// and unless every line is a JSON object Cloud Logging reads as a structured entry. when
+// says what the test did, for the failure messages.
+func CheckErrorLine(t testing.TB, when string, log []byte, rid, cause string) {
+	t.Helper()
+	var mine []map[string]any
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Errorf("when %s, in the function's log, want = JSON lines, got = %q (%v)", when, line, err)
+			continue
+		}
+		if _, ok := m["severity"].(string); !ok {
+			t.Errorf("when %s, in the function's log, want = a severity on every line, got = %v", when, m)
+		}
+		if m["request_id"] == rid {
+			mine = append(mine, m)
+		}
+	}
+	if len(mine) != 1 {
+		t.Errorf("when %s, want = one log line for request %q, got = %d in %s", when, rid, len(mine), log)
+		return
+	}
+	m := mine[0]
+	msg, _ := m["message"].(string)
+	errText, _ := m["error"].(string)
+	if (m["severity"] != "ERROR" && m["severity"] != "CRITICAL") || !strings.Contains(errText, cause) || msg == "" {
+		t.Errorf("when %s, want = an ERROR line for request %s with %q in its error and a message, got = %v", when, rid, cause, m)
+	}
+}
+
+// ClosedDB serves the function entry (of group), made by newHandler, with its database
+// pool closed and its own log captured in the returned buffer: every call that needs the
+// database then fails, as when Cloud SQL goes away.
+func (e *Env) ClosedDB(entry, group string, newHandler func(*app.Deps) http.Handler) (url string, log *bytes.Buffer) {
+	e.T.Helper()
+	deps := e.Deps(entry, group)
+	log = &bytes.Buffer{}
+	deps.Log = cloudlog.New(log)
+	url = e.Serve(newHandler(deps)).URL + "/"
+	deps.Pool.Close()
+	return url, log
+}
+
+// CheckFailureLogged fails the test unless r is a 503 with code, without the cause, and
+// log holds its one line (CheckErrorLine) with the cause. It empties log for the next call.
+func CheckFailureLogged(t testing.TB, when string, r Response, log *bytes.Buffer, code, cause string) {
+	t.Helper()
+	rid, _ := r.JSON()["request_id"].(string)
+	if r.Status != http.StatusServiceUnavailable || r.Code() != code || bytes.Contains(r.Body, []byte(cause)) {
+		t.Errorf("when %s, want = 503 %s without the cause, got = %d %s", when, code, r.Status, r.Body)
+	}
+	CheckErrorLine(t, when, log.Bytes(), rid, cause)
+	log.Reset()
 }
