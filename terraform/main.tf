@@ -47,7 +47,7 @@ locals {
       timeout_seconds    = 60
       max_instance_count = 5
       min_instance_count = 0
-      secrets            = ["slack_bot_token", "slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
+      secrets            = ["slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
       secret_env         = {}
     }
     ApprovalCallback = {
@@ -58,7 +58,7 @@ locals {
       timeout_seconds    = 30
       max_instance_count = 5
       min_instance_count = 0
-      secrets            = ["slack_signing_secret", "slack_bot_token", "slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
+      secrets            = ["slack_signing_secret", "slack_approvers_webhook", "slack_security_webhook", "csrf_key"]
       secret_env         = {}
     }
     SweepExpired = {
@@ -81,11 +81,6 @@ locals {
       secret_id   = "${var.name_prefix}-slack-signing-secret"
       env         = "SLACK_SIGNING_SECRET_NAME"
       description = "Slack app signing secret, used to verify interaction requests."
-    }
-    slack_bot_token = {
-      secret_id   = "${var.name_prefix}-slack-bot-token"
-      env         = "SLACK_BOT_TOKEN_NAME"
-      description = "Slack bot token (xoxb-...), used to post and update approval messages."
     }
     slack_approvers_webhook = {
       secret_id   = "${var.name_prefix}-slack-approvers-webhook"

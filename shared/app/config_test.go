@@ -221,9 +221,8 @@ func writeSigningKey(t *testing.T, dir string) string {
 }
 
 // Every variable Terraform and scripts/dev.sh set for the functions is one LoadConfig
-// reads, so a renamed variable cannot leave a deployment silently unconfigured.
-// SLACK_BOT_TOKEN_NAME is the one exception: Terraform passes the bot token's secret name
-// for a Slack feature no code has yet.
+// reads, so a renamed variable cannot leave a deployment silently unconfigured, and no
+// secret is handed to a function that never reads it.
 func TestEveryVariableSetIsRead(t *testing.T) {
 	read := map[string]bool{}
 	app.LoadConfig(func(k string) string { read[k] = true; return "" })
@@ -250,7 +249,7 @@ func TestEveryVariableSetIsRead(t *testing.T) {
 		}
 	}
 	for k, where := range set {
-		if !read[k] && k != "SLACK_BOT_TOKEN_NAME" && !devOnly[k] {
+		if !read[k] && !devOnly[k] {
 			t.Errorf("%s sets %s, which LoadConfig never reads", where, k)
 		}
 	}
