@@ -303,15 +303,15 @@ func narrower(a, b *policy.Role) bool {
 // through, for the refusals that a grant lifts: a write without a write grant (or one
 // for another operation), a write reading a sensitive column, a revert without a write
 // grant. "" for every other refusal.
-func (h *Handler) refusalRole(email string, dec *sqlguard.Decision) string {
-	table := dec.Target
-	if table == "" && len(dec.Tables) == 1 {
-		table = dec.Tables[0]
+func (h *Handler) refusalRole(email string, v *verdict) string {
+	table := v.Target
+	if table == "" && len(v.Tables) == 1 {
+		table = v.Tables[0]
 	}
 	if table == "" {
 		return ""
 	}
-	switch dec.Rule {
+	switch v.rule() {
 	case sqlguard.RuleNoWriteGrant, sqlguard.RuleWriteOperationNotGranted, ruleRevertNotAllow:
 		return requestableRole(h.deps.Policy, email, table, true)
 	case sqlguard.RuleWriteReadsSensitiveColumn:

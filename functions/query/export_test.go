@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/revert"
@@ -14,9 +15,10 @@ import (
 // executing layer, the explanation of failures and the renderer) as if the guard had
 // allowed dec, and returns the answer. Tests use it to show what holds when the guard
 // lets something through that it should not. Nothing is audited but what the executing
-// layer records itself (a committed write's outcome, before COMMIT).
+// layer records itself (a committed write's outcome, before COMMIT, through the commit
+// hook serve gives it).
 func (h *Handler) Unguarded(ctx context.Context, email string, req Request, dec *sqlguard.Decision) *httptest.ResponseRecorder {
-	return h.unguarded(ctx, email, req, dec, nil)
+	return h.unguarded(ctx, email, req, &verdict{Decision: dec}, nil)
 }
 
 // UnguardedRevert runs the statements sqls as the compensating statements of a revert
@@ -29,12 +31,13 @@ func (h *Handler) UnguardedRevert(ctx context.Context, email, table string, sqls
 	}
 	req := Request{Mode: "revert", Revert: "0000000000000000", Reason: "unguarded revert test"}
 	dec := &sqlguard.Decision{Allowed: true, Kind: "revert", Tables: []string{table}, Target: table}
-	return h.unguarded(ctx, email, req, dec, plan)
+	return h.unguarded(ctx, email, req, &verdict{Decision: dec}, plan)
 }
 
-func (h *Handler) unguarded(ctx context.Context, email string, req Request, dec *sqlguard.Decision, plan *revertPlan) *httptest.ResponseRecorder {
+func (h *Handler) unguarded(ctx context.Context, email string, req Request, v *verdict, plan *revertPlan) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	rid := httpapi.NewRequestID()
+	req.mode, req.reverts, _ = parseMode(req.Mode)
 	if req.Mode == "" {
 		req.Mode = "read"
 	}
@@ -53,13 +56,17 @@ func (h *Handler) unguarded(ctx context.Context, email string, req Request, dec 
 		httpapi.WriteError(w, rid, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "%v", err))
 		return w
 	}
-	res, err := h.execute(ctx, rid, sess, &req, dec, plan)
+	c := &call{h: h, rid: rid, sess: sess, req: &req, v: v, plan: plan, started: time.Now()}
+	res, err := c.execute(ctx, c.recordCommit)
 	if err == nil {
 		err = afterExpiry(sess, res)
 	}
 	if err != nil {
 		httpapi.WriteError(w, rid, h.explainFailure(ctx, sess, err))
 		return w
+	}
+	if c.queued > 0 {
+		h.deliver(ctx)
 	}
 	res.requestID = rid
 	res.until = sess.Deadline()

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -90,7 +91,72 @@ type Request struct {
 	Format  string `json:"format"`
 	Reason  string `json:"reason"`
 	Revert  string `json:"revert"`
+
+	// mode is Mode, parsed once (validate, lenient): the guard's mode for a statement.
+	// A revert is a write, and says so in reverts.
+	mode    sqlguard.Mode
+	reverts bool
 }
+
+// parseMode reads a request's mode: "" is a read, and a revert is a write.
+func parseMode(s string) (mode sqlguard.Mode, reverts, ok bool) {
+	switch s {
+	case "", "read":
+		return sqlguard.Read, false, true
+	case "write":
+		return sqlguard.Write, false, true
+	case "revert":
+		return sqlguard.Write, true, true
+	}
+	return sqlguard.Read, false, false
+}
+
+// A call is one decoded request on its way through serve: who asks, what they asked,
+// what was decided about it and, for a revert, the plan. Its methods run it (run.go,
+// revert.go) and describe it to the audit trail.
+type call struct {
+	h       *Handler
+	rid     string
+	sess    *grants.Session
+	req     *Request
+	v       *verdict
+	plan    *revertPlan
+	started time.Time
+	// queued counts the security messages a committed write queued (recordCommit), to
+	// deliver once it has committed.
+	queued int
+}
+
+// A verdict is what was decided about a request: the guard's Decision for a statement.
+// A revert's comes from its planner (planRevert): a Decision that only describes the
+// plan (Kind "revert", Tables, Target, and the masked statements as Statement), allowed
+// or not, and when not, the refusal, whose rules are the query package's, not the guard's.
+type verdict struct {
+	*sqlguard.Decision
+	refused *revertRefusal // a revert's refusal; nil for statements and planned reverts
+}
+
+func (v *verdict) allowed() bool { return v.Allowed && v.refused == nil }
+
+// rule is the id of the rule that refused the request: one of sqlguard.AllRules, or of
+// the revert rules (revert.go).
+func (v *verdict) rule() string {
+	if v.refused != nil {
+		return v.refused.rule
+	}
+	return v.Rule
+}
+
+func (v *verdict) message() string {
+	if v.refused != nil {
+		return v.refused.message
+	}
+	return v.Message
+}
+
+// A commitHook runs inside a write's transaction just before COMMIT, with what the write
+// did; an error rolls the write back.
+type commitHook func(ctx context.Context, tx pgx.Tx, res *result) error
 
 // ServeHTTP routes POST / (a query), GET /schema and GET /schema/{table} (descriptions).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -123,16 +189,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err != nil {
 		return &httpapi.Error{Status: http.StatusServiceUnavailable, Code: "database_unavailable", Message: "the database could not be reached to check your grants; nothing ran", Err: err}
 	}
-	dec, plan, err := h.decide(ctx, sess, req)
-	if err != nil {
+	c := &call{h: h, rid: rid, sess: sess, req: req}
+	if err := c.decide(ctx); err != nil {
 		return err
 	}
 
-	attempt := h.entry(audit.EventQueryAttempt, rid, sess, req, dec)
-	if !dec.Allowed {
-		attempt.Decision, attempt.Rule, attempt.Message = audit.DecisionDenied, dec.Rule, dec.Message
+	attempt := c.entry(audit.EventQueryAttempt)
+	if !c.v.allowed() {
+		attempt.Decision, attempt.Rule, attempt.Message = audit.DecisionDenied, c.v.rule(), c.v.message()
 		attempt.Severity = audit.SeverityNotice
-		if dec.Forbidden != "" {
+		if c.v.Forbidden != "" {
 			attempt.Severity = audit.SeverityAlert
 		}
 	} else {
@@ -141,22 +207,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	if err := h.deps.Audit.Record(ctx, attempt); err != nil {
 		return h.auditUnavailable(rid, err)
 	}
-	if err := h.alertOnAttempt(ctx, attempt, dec); err != nil {
+	if err := h.alertOnAttempt(ctx, attempt, c.v); err != nil {
 		return err
 	}
-	if !dec.Allowed {
-		return h.refusal(ctx, sess, dec)
+	if !c.v.allowed() {
+		return c.refusal(ctx)
 	}
 
-	started := time.Now()
-	res, err := h.execute(ctx, rid, sess, req, dec, plan)
+	c.started = time.Now()
+	res, err := c.execute(ctx, c.recordCommit)
 	if err == nil {
 		err = afterExpiry(sess, res)
 	}
-	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
-	outcome.DurationMS = time.Since(started).Milliseconds()
 	if err != nil {
 		err = h.explainFailure(ctx, sess, err)
+		outcome := c.outcome(nil)
 		outcome.Decision, outcome.ErrorClass = audit.DecisionError, errorClass(err)
 		outcome.Message = err.Error()
 		if rerr := h.deps.Audit.Record(ctx, outcome); rerr != nil {
@@ -167,50 +232,83 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 		}
 		return err
 	}
-	outcome.Decision = audit.DecisionAllowed
-	outcome.Rows, outcome.Bytes = res.rowCount(), res.bytes
-	if res.write != nil {
-		outcome.Details["committed"], outcome.Details["dry_run"] = res.write.Committed, res.write.DryRun
-	}
-	// A committed write recorded its outcome before COMMIT (see write); everything else
-	// records it here, before answering.
+	// A committed write recorded its outcome before COMMIT (recordCommit); everything
+	// else records it here, before answering.
 	if res.write == nil || !res.write.Committed {
-		if err := h.deps.Audit.Record(ctx, outcome); err != nil {
+		if err := h.deps.Audit.Record(ctx, c.outcome(res)); err != nil {
 			return h.auditUnavailable(rid, err)
 		}
 	}
+	if c.queued > 0 {
+		h.deliver(ctx)
+	}
 	h.annotateMasked(sess.Email, res.columns)
 	res.requestID = rid
-	res.duration = time.Since(started)
+	res.duration = time.Since(c.started)
 	res.until = sess.Deadline()
 	return render(w, req.Format, res)
 }
 
-// decide is the guard's verdict on a statement, or the verdict on a revert with the plan
-// it would run. The error is for failures to reach the database, not refusals.
-func (h *Handler) decide(ctx context.Context, sess *grants.Session, req *Request) (*sqlguard.Decision, *revertPlan, error) {
-	if req.Mode == "revert" {
-		return h.planRevert(ctx, sess, req)
+// outcome is the audit record of what the call's execution produced: res, or an error
+// the caller fills in when res is nil.
+func (c *call) outcome(res *result) audit.Entry {
+	e := c.entry(audit.EventQueryResult)
+	e.DurationMS = time.Since(c.started).Milliseconds()
+	if res == nil {
+		return e
 	}
-	mode := sqlguard.Read
-	if req.Mode == "write" {
-		mode = sqlguard.Write
+	e.Decision = audit.DecisionAllowed
+	e.Rows, e.Bytes = res.rowCount(), res.bytes
+	if res.write != nil {
+		e.Details["committed"], e.Details["dry_run"] = res.write.Committed, res.write.DryRun
 	}
-	if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
-		return nil, nil, err
-	}
-	return h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, sess.Roles())), nil, nil
+	maps.Copy(e.Details, res.details)
+	return e
 }
 
-// execute runs what was decided.
-func (h *Handler) execute(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision, plan *revertPlan) (*result, error) {
-	switch req.Mode {
-	case "write":
-		return h.write(ctx, rid, sess, req, dec)
-	case "revert":
-		return h.revert(ctx, rid, sess, req, dec, plan)
+// recordCommit is a write's commit hook: its outcome, with each changed row's key and
+// values before the write (masked where sensitive), is audited and the alerts it calls
+// for are raised inside its transaction, so a write the trail cannot record is rolled
+// back.
+func (c *call) recordCommit(ctx context.Context, tx pgx.Tx, res *result) error {
+	outcome := c.outcome(res)
+	if err := c.h.deps.Audit.Record(ctx, outcome); err != nil {
+		return c.h.auditUnavailable(c.rid, err)
 	}
-	return h.read(ctx, rid, sess, req, dec)
+	queued, err := c.h.alertOnWrite(ctx, tx, outcome, c.sess, c.v.Target, res.write.RowsAffected)
+	switch {
+	case errors.Is(err, audit.ErrUnavailable):
+		return c.h.auditUnavailable(c.rid, err)
+	case err != nil:
+		return dbError(err)
+	}
+	c.queued = queued
+	return nil
+}
+
+// decide is the guard's verdict on a statement, or the planner's on a revert with the
+// plan it would run. The error is for failures to reach the database, not refusals.
+func (c *call) decide(ctx context.Context) error {
+	if c.req.reverts {
+		return c.planRevert(ctx)
+	}
+	h := c.h
+	if err := h.schema.load(ctx, h.deps.Pool, h.deps.Policy); err != nil {
+		return err
+	}
+	c.v = &verdict{Decision: h.schema.checker().Check(c.req.SQL, h.deps.Policy.Permissions(c.req.mode, c.sess.Roles()))}
+	return nil
+}
+
+// execute runs what was decided; commit is a write's commit hook.
+func (c *call) execute(ctx context.Context, commit commitHook) (*result, error) {
+	switch {
+	case c.req.reverts:
+		return c.revert(ctx, commit)
+	case c.req.mode == sqlguard.Write:
+		return c.write(ctx, commit)
+	}
+	return c.read(ctx)
 }
 
 // decode reads and checks the envelope. When it fails, the Request it returns, if any,
@@ -247,6 +345,7 @@ func lenient(body []byte) *Request {
 	req := &Request{}
 	req.SQL, _ = loose.SQL.(string)
 	req.Mode, _ = loose.Mode.(string)
+	req.mode, req.reverts, _ = parseMode(req.Mode) // an unknown mode is checked as a read
 	return req
 }
 
@@ -276,9 +375,9 @@ func (h *Handler) refuseUnread(ctx context.Context, rid, email string, req *Requ
 	}
 	var forbidden string
 	if strings.TrimSpace(req.SQL) != "" && h.schema.load(ctx, h.deps.Pool, h.deps.Policy) == nil {
-		mode := sqlguard.Read
-		if req.Mode == "write" {
-			mode = sqlguard.Write
+		mode := req.mode
+		if req.reverts {
+			mode = sqlguard.Read // a revert takes no SQL: what it was sent is checked as a read
 		}
 		dec := h.schema.checker().Check(req.SQL, h.deps.Policy.Permissions(mode, nil))
 		entry.Fingerprint, entry.Tables, forbidden = dec.Fingerprint, dec.Tables, dec.Forbidden
@@ -311,21 +410,21 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) (*Request, er
 		return nil, err
 	}
 	lim := h.deps.Policy.Limits
-	switch req.Mode {
-	case "":
-		req.Mode = "read"
-	case "read", "write", "revert":
-	default:
+	var ok bool
+	if req.mode, req.reverts, ok = parseMode(req.Mode); !ok {
 		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_mode", "mode must be \"read\", \"write\" or \"revert\", not %q", req.Mode)
 	}
+	if req.Mode == "" {
+		req.Mode = "read"
+	}
 	switch {
-	case req.Mode == "revert" && req.SQL != "":
+	case req.reverts && req.SQL != "":
 		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "a revert takes no \"sql\": Airlock writes the compensating statements from what the write changed")
-	case req.Mode == "revert" && !isRequestID(req.Revert):
+	case req.reverts && !isRequestID(req.Revert):
 		return &req, httpapi.Errorf(http.StatusBadRequest, "revert_required", "mode \"revert\" needs \"revert\": the request_id (16 hex digits) of the write to undo, not %q", req.Revert)
-	case req.Mode != "revert" && req.Revert != "":
+	case !req.reverts && req.Revert != "":
 		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_revert", "\"revert\" is only for mode \"revert\"")
-	case req.Mode != "revert" && strings.TrimSpace(req.SQL) == "":
+	case !req.reverts && strings.TrimSpace(req.SQL) == "":
 		return &req, httpapi.Errorf(http.StatusBadRequest, "sql_required", "the field \"sql\" is required")
 	}
 	switch req.Format {
@@ -341,23 +440,24 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) (*Request, er
 	case req.MaxRows < 0 || req.MaxRows > lim.MaxRows:
 		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_max_rows", "max_rows must be between 1 and %d", lim.MaxRows)
 	}
-	if req.Mode != "read" && len(strings.TrimSpace(req.Reason)) < 10 {
+	if req.mode == sqlguard.Write && len(strings.TrimSpace(req.Reason)) < 10 {
 		return &req, httpapi.Errorf(http.StatusBadRequest, "reason_required", "a %s needs a reason of at least 10 characters saying why (a ticket or the client's request)", req.Mode)
 	}
-	if req.Mode == "read" && req.DryRun {
+	if req.mode == sqlguard.Read && req.DryRun {
 		return &req, httpapi.Errorf(http.StatusBadRequest, "invalid_dry_run", "dry_run applies to writes only")
 	}
 	return &req, nil
 }
 
-// refusal turns a guard denial into a 403 that says what to do about it.
-func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlguard.Decision) error {
-	e := &httpapi.Error{Status: http.StatusForbidden, Code: "denied", Rule: dec.Rule, Message: dec.Message, Position: dec.Position,
-		GrantRole: h.refusalRole(sess.Email, dec)}
-	switch dec.Rule {
-	case "input_too_large":
+// refusal turns a denial into a 403 that says what to do about it.
+func (c *call) refusal(ctx context.Context) error {
+	v := c.v
+	e := &httpapi.Error{Status: http.StatusForbidden, Code: "denied", Rule: v.rule(), Message: v.message(), Position: v.Position,
+		GrantRole: c.h.refusalRole(c.sess.Email, v)}
+	switch v.rule() {
+	case sqlguard.RuleInputTooLarge:
 		e.Status = http.StatusRequestEntityTooLarge
-	case "parse_error", "empty_statement":
+	case sqlguard.RuleParseError, sqlguard.RuleEmptyStatement:
 		e.Status, e.Code = http.StatusBadRequest, "invalid_sql"
 	case ruleWriteNotFound:
 		e.Status = http.StatusNotFound
@@ -365,10 +465,10 @@ func (h *Handler) refusal(ctx context.Context, sess *grants.Session, dec *sqlgua
 		e.Status = http.StatusConflict
 	case ruleRevertNeedsDel, ruleRevertCannot:
 		e.Status = http.StatusUnprocessableEntity
-	case "no_write_grant", "write_operation_not_granted":
-		if g, err := h.grants.LastEnded(ctx, sess.Email); err == nil && g != nil && len(g.Capabilities) > 0 && hasWrite(g) {
+	case sqlguard.RuleNoWriteGrant, sqlguard.RuleWriteOperationNotGranted:
+		if g, err := c.h.grants.LastEnded(ctx, c.sess.Email); err == nil && g != nil && len(g.Capabilities) > 0 && hasWrite(g) {
 			e.Code = "grant_expired"
-			e.Message = fmt.Sprintf("%s Your grant %d (%s) ended at %s.", dec.Message, g.ID, g.Role, g.ExpiresAt.UTC().Format(time.RFC3339))
+			e.Message = fmt.Sprintf("%s Your grant %d (%s) ended at %s.", v.message(), g.ID, g.Role, g.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 	}
 	return e
@@ -413,25 +513,27 @@ func (h *Handler) explainFailure(ctx context.Context, sess *grants.Session, err 
 	return err
 }
 
-func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) audit.Entry {
-	details := map[string]any{"kind": dec.Kind, "dry_run": req.DryRun}
+// entry is the audit record of the call, as far as it is known before it runs.
+func (c *call) entry(event string) audit.Entry {
+	req, v, sess := c.req, c.v, c.sess
+	details := map[string]any{"kind": v.Kind, "dry_run": req.DryRun}
 	if req.Revert != "" {
 		details["reverts"] = req.Revert
 	}
-	if cols := h.unmaskedColumns(sess, req.Mode, dec.Columns); len(cols) > 0 {
+	if cols := c.h.unmaskedColumns(sess, req.mode, v.Columns); len(cols) > 0 {
 		details["unmasked_columns"] = cols // what a grant let this statement see in clear
 	}
 	return audit.Entry{
 		Event:         event,
 		Actor:         sess.Email,
 		Function:      EntryPoint,
-		RequestID:     rid,
+		RequestID:     c.rid,
 		GrantIDs:      sess.IDs(),
-		SQL:           cmp.Or(req.SQL, dec.Statement), // a revert's SQL is the masked plan
-		Fingerprint:   dec.Fingerprint,
+		SQL:           cmp.Or(req.SQL, v.Statement), // a revert's SQL is the masked plan
+		Fingerprint:   v.Fingerprint,
 		Mode:          req.Mode,
-		Tables:        dec.Tables,
-		MaskedColumns: dec.MaskedColumns,
+		Tables:        v.Tables,
+		MaskedColumns: v.MaskedColumns,
 		Reason:        req.Reason,
 		Details:       details,
 	}
@@ -440,12 +542,8 @@ func (h *Handler) entry(event, rid string, sess *grants.Session, req *Request, d
 // unmaskedColumns lists the sensitive "table.column" pairs among cols that the session
 // sees in clear because of a grant: what an unmasked grant was used for, for the audit
 // trail and the evidence reports built from it.
-func (h *Handler) unmaskedColumns(sess *grants.Session, mode string, cols []string) []string {
-	m := sqlguard.Read
-	if mode != "read" {
-		m = sqlguard.Write
-	}
-	unmasked := h.deps.Policy.Permissions(m, sess.Roles()).Unmasked
+func (h *Handler) unmaskedColumns(sess *grants.Session, mode sqlguard.Mode, cols []string) []string {
+	unmasked := h.deps.Policy.Permissions(mode, sess.Roles()).Unmasked
 	var out []string
 	for _, c := range cols {
 		table, col, ok := strings.Cut(c, ".")
@@ -464,17 +562,17 @@ func (h *Handler) unmaskedColumns(sess *grants.Session, mode string, cols []stri
 // alertOnAttempt raises, before anything runs, the alerts an attempt calls for: a
 // forbidden statement, sensitive columns the person may only see masked, a burst of
 // refusals. Like any entry, an alert the trail cannot take stops the request.
-func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, dec *sqlguard.Decision) error {
+func (h *Handler) alertOnAttempt(ctx context.Context, attempt audit.Entry, v *verdict) error {
 	var raise []audit.Entry
-	if dec.Forbidden != "" {
-		raise = append(raise, alerts.ForbiddenStatement(attempt, dec.Forbidden))
+	if v.Forbidden != "" {
+		raise = append(raise, alerts.ForbiddenStatement(attempt, v.Forbidden))
 	}
-	if len(dec.MaskedColumns) > 0 {
+	if len(v.MaskedColumns) > 0 {
 		raise = append(raise, alerts.MaskedColumnAccess(attempt))
 	}
-	if !dec.Allowed {
+	if !v.allowed() {
 		burst := h.deps.Policy.Alerts
-		n, err := h.alerts.CountDenial(ctx, attempt.Actor, dec.Rule, burst.DeniedBurstWindow)
+		n, err := h.alerts.CountDenial(ctx, attempt.Actor, v.rule(), burst.DeniedBurstWindow)
 		switch {
 		case err != nil:
 			// The refusal itself is recorded; only the burst count is missing.

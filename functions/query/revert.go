@@ -12,21 +12,29 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"airlock.dev/airlock/shared/db"
-	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
 	"airlock.dev/airlock/shared/policy"
 	"airlock.dev/airlock/shared/revert"
 	"airlock.dev/airlock/shared/sqlguard"
 )
 
-// Rules of revert decisions, beside the guard's (sqlguard.RuleNoWriteGrant is reused).
+// Rules that refuse a revert. They are the planner's (planRevert), not the guard's, so
+// they are not among sqlguard.AllRules; a revert without a write grant is refused with
+// the guard's own sqlguard.RuleNoWriteGrant. Like the guard's, they are sent to clients
+// and recorded in the trail, so none is renamed.
 const (
-	ruleWriteNotFound   = "write_not_found"
-	ruleAlreadyReverted = "already_reverted"
-	ruleRevertNeedsDel  = "revert_needs_delete"
-	ruleRevertCannot    = "revert_unsupported"
-	ruleRevertNotAllow  = "revert_not_allowed"
+	ruleWriteNotFound   = "write_not_found"     // no committed write has the request id
+	ruleAlreadyReverted = "already_reverted"    // the write was reverted already
+	ruleRevertNeedsDel  = "revert_needs_delete" // undoing it would take a DELETE
+	ruleRevertCannot    = "revert_unsupported"  // the write cannot be undone by Airlock
+	ruleRevertNotAllow  = "revert_not_allowed"  // neither a write grant nor an approver
 )
+
+// A revertRefusal is why a revert was refused: one of the rules above (or
+// sqlguard.RuleNoWriteGrant), and a message for the person who asked.
+type revertRefusal struct {
+	rule, message string
+}
 
 // A revertPlan is what undoing one committed write will run.
 type revertPlan struct {
@@ -39,14 +47,15 @@ type revertPlan struct {
 	produceOnly bool
 }
 
-// planRevert decides whether the caller may undo the write req.Revert, and how. Like the
-// guard for a statement, it answers with a Decision, allowed or refused with a rule; the
-// error is for failures of the database.
-func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Request) (*sqlguard.Decision, *revertPlan, error) {
-	dec := &sqlguard.Decision{Kind: "revert"}
-	deny := func(rule, format string, args ...any) (*sqlguard.Decision, *revertPlan, error) {
-		dec.Rule, dec.Message = rule, fmt.Sprintf(format, args...)
-		return dec, nil, nil
+// planRevert decides whether the caller may undo the write req.Revert, and how: it
+// sets the call's verdict, allowed or refused with a rule, and its plan. The error is
+// for failures of the database.
+func (c *call) planRevert(ctx context.Context) error {
+	h, req := c.h, c.req
+	c.v = &verdict{Decision: &sqlguard.Decision{Kind: "revert"}}
+	deny := func(rule, format string, args ...any) error {
+		c.v.refused = &revertRefusal{rule: rule, message: fmt.Sprintf(format, args...)}
+		return nil
 	}
 	var imgs []revert.Image
 	var revertedBy string
@@ -62,7 +71,7 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 		return err
 	})
 	if err != nil {
-		return nil, nil, dbError(err)
+		return dbError(err)
 	}
 	if len(imgs) == 0 {
 		return deny(ruleWriteNotFound, "no committed write has request id %s (reads, dry runs and refused writes change nothing, so there is nothing to revert)", req.Revert)
@@ -74,13 +83,13 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 	if !ok {
 		return deny(ruleRevertCannot, "the write %s changed table %s, which the policy no longer lists", req.Revert, imgs[0].Table)
 	}
-	dec.Tables, dec.Target = []string{t.Name}, t.Name
+	c.v.Tables, c.v.Target = []string{t.Name}, t.Name
 
-	perms := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles())
+	perms := h.deps.Policy.Permissions(sqlguard.Write, c.sess.Roles())
 	plan := &revertPlan{table: t, images: imgs, reveal: perms.Unmasked[t.Name]}
 	if !perms.Write[t.Name].Update {
 		switch {
-		case !h.approvesWrites(sess.Email, t.Name):
+		case !h.approvesWrites(c.sess.Email, t.Name):
 			return deny(ruleRevertNotAllow, "reverting a write to %s needs an active write grant on it (to apply), or being an approver of writes to it (to see the statements with dry_run)", t.Name)
 		case !req.DryRun:
 			return deny(sqlguard.RuleNoWriteGrant, "applying a revert of %s needs an active write grant on %s; without one, send dry_run: true to see the statements", t.Name, t.Name)
@@ -90,7 +99,7 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 
 	types, err := revert.ColumnTypes(ctx, h.deps.Pool, t.Name)
 	if err != nil {
-		return nil, nil, dbError(err)
+		return dbError(err)
 	}
 	stmts, err := revert.Plan(imgs, t, types)
 	if pe, ok := errors.AsType[*revert.PlanError](err); ok {
@@ -100,15 +109,16 @@ func (h *Handler) planRevert(ctx context.Context, sess *grants.Session, req *Req
 		return deny(ruleRevertCannot, "%s", pe.Detail)
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	plan.stmts = stmts
 	shown := make([]string, len(stmts))
 	for i, s := range stmts {
 		shown[i] = s.Shown // the log sees sensitive values masked, whoever asks
 	}
-	dec.Allowed, dec.Statement = true, strings.Join(shown, "\n")
-	return dec, plan, nil
+	c.v.Allowed, c.v.Statement = true, strings.Join(shown, "\n")
+	c.plan = plan
+	return nil
 }
 
 // approvesWrites reports whether email approves some role that writes table.
@@ -121,45 +131,52 @@ func (h *Handler) approvesWrites(email, table string) bool {
 	return false
 }
 
-// revert runs a plan: each compensating UPDATE as the developer, under their write grant,
-// then checks from the images they left that every row was found as the write left it
-// and is now exactly as it was before, and marks the write reverted. Any mismatch rolls
-// everything back.
-func (h *Handler) revert(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision, plan *revertPlan) (*result, error) {
+// revert runs the call's plan: each compensating UPDATE as the developer, under their
+// write grant, then checks from the images they left that every row was found as the
+// write left it and is now exactly as it was before, and marks the write reverted. Any
+// mismatch rolls everything back.
+func (c *call) revert(ctx context.Context, commit commitHook) (*result, error) {
+	plan, req := c.plan, c.req
 	if plan.produceOnly {
 		wr := &WriteResult{DryRun: true, Reverts: req.Revert, Statements: plan.shown(),
 			Note: fmt.Sprintf("not run: applying these needs an active write grant on %s", plan.table.Name)}
 		return &result{write: wr}, nil
 	}
-	exec := func(tx pgx.Tx) (int64, error) {
-		var n int64
-		for _, s := range plan.stmts {
-			tag, err := db.Exec(ctx, tx.Conn(), s.SQL, s.Args...)
+	steps := writeSteps{
+		exec: func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			var n int64
+			for _, s := range plan.stmts {
+				tag, err := db.Exec(ctx, tx.Conn(), s.SQL, s.Args...)
+				if err != nil {
+					return 0, dbError(err)
+				}
+				n += tag.RowsAffected()
+			}
+			return n, nil
+		},
+		verify: func(ctx context.Context, tx pgx.Tx, undo []revert.Image) error {
+			if err := revert.Check(plan.images, undo, plan.table); err != nil {
+				me, ok := errors.AsType[*revert.MismatchError](err)
+				if !ok {
+					return fmt.Errorf("query: checking a revert: %w", err)
+				}
+				code := "revert_inexact"
+				if me.Conflict {
+					code = "revert_conflict"
+				}
+				return httpapi.Errorf(http.StatusConflict, code, "%s", me.Detail())
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO airlock.reverts (request_id, revert_request_id, reverted_by) VALUES ($1, $2, $3)`, req.Revert, c.rid, c.sess.Email)
+			if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" {
+				return httpapi.Errorf(http.StatusConflict, ruleAlreadyReverted, "the write %s was reverted by someone else just now; nothing was changed", req.Revert)
+			}
 			if err != nil {
-				return 0, dbError(err)
+				return dbError(err)
 			}
-			n += tag.RowsAffected()
-		}
-		return n, nil
+			return nil
+		},
 	}
-	verify := func(tx pgx.Tx, undo []revert.Image) error {
-		if err := revert.Check(plan.images, undo, plan.table); err != nil {
-			var me *revert.MismatchError
-			if errors.As(err, &me) && me.Conflict {
-				return httpapi.Errorf(http.StatusConflict, "revert_conflict", "%s", strings.TrimPrefix(err.Error(), "revert: "))
-			}
-			return httpapi.Errorf(http.StatusConflict, "revert_inexact", "%s", strings.TrimPrefix(err.Error(), "revert: "))
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO airlock.reverts (request_id, revert_request_id, reverted_by) VALUES ($1, $2, $3)`, req.Revert, rid, sess.Email)
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" {
-			return httpapi.Errorf(http.StatusConflict, ruleAlreadyReverted, "the write %s was reverted by someone else just now; nothing was changed", req.Revert)
-		}
-		if err != nil {
-			return dbError(err)
-		}
-		return nil
-	}
-	res, err := h.inWriteTx(ctx, rid, sess, req, dec, exec, verify)
+	res, err := c.inWriteTx(ctx, steps, commit)
 	if err != nil {
 		return nil, err
 	}

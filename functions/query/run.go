@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/grants"
 	"airlock.dev/airlock/shared/httpapi"
@@ -26,8 +25,10 @@ import (
 	"airlock.dev/airlock/shared/sqlguard"
 )
 
-// fetchBatch is how many rows each FETCH asks the server for.
-const fetchBatch = 200
+// fetchBatch is how many rows each FETCH asks the server for: enough that a read held
+// to the default max_rows (500) is answered by its first FETCH, in the one round trip
+// that also sets it up and ends it (read).
+const fetchBatch = 512
 
 // A result is what a statement produced, bounded by the caps.
 type result struct {
@@ -42,6 +43,9 @@ type result struct {
 	closed    bool  // the read's connection was closed rather than drained (discard)
 	duration  time.Duration
 	write     *WriteResult
+	// details are what a committed write adds to its audit record: its target and the
+	// rows' before-images.
+	details map[string]any
 	// until is when the grants the read ran under end (zero: none): the answer stops
 	// there, with a record saying why (render).
 	until time.Time
@@ -126,7 +130,8 @@ func grantExpired(d time.Time, what string) error {
 // queueSetup queues the developer's transaction set-up: their role, a search path that
 // reaches only what their mode allows, timeouts, and an application_name naming the
 // request and grants (the sweeper ends sessions by it).
-func (h *Handler) queueSetup(b *pgx.Batch, rid string, sess *grants.Session, searchPath string) error {
+func (c *call) queueSetup(b *pgx.Batch, searchPath string) error {
+	h, rid, sess := c.h, c.rid, c.sess
 	timeout, err := h.statementTimeout(sess)
 	if err != nil {
 		return err
@@ -153,9 +158,9 @@ func (h *Handler) queueSetup(b *pgx.Batch, rid string, sess *grants.Session, sea
 }
 
 // begin opens a read-write transaction for a developer's write.
-func (h *Handler) begin(ctx context.Context, conn *pgx.Conn, rid string, sess *grants.Session, searchPath string) (pgx.Tx, error) {
+func (c *call) begin(ctx context.Context, conn *pgx.Conn, searchPath string) (pgx.Tx, error) {
 	b := &pgx.Batch{}
-	if err := h.queueSetup(b, rid, sess, searchPath); err != nil {
+	if err := c.queueSetup(b, searchPath); err != nil {
 		return nil, err
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
@@ -182,9 +187,11 @@ func truncate(s string, n int) string {
 }
 
 // read runs a read in a READ ONLY transaction that is always rolled back, through a
-// cursor, so the server computes no more rows than the caps let through. Set-up, the
-// cursor and its first FETCH go to the server in one round trip.
-func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
+// cursor, so the server computes no more rows than the caps let through. The set-up, the
+// cursor and its first FETCH go to the server in one round trip, and so does the
+// ROLLBACK when that FETCH asks for every row the read may return.
+func (c *call) read(ctx context.Context) (*result, error) {
+	h, req, sess := c.h, c.req, c.sess
 	pool := h.deps.Pool
 	if h.deps.Replica != nil {
 		pool = h.deps.Replica
@@ -193,12 +200,17 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 	if err != nil {
 		return nil, err
 	}
-	// Released last: the reset on release (or the close of a connection closed by an
-	// oversized row) frees the person's statement slot.
 	defer release()
 	// Nothing of the read outlives its deadline: not a FETCH, not the wait for one.
 	ctx, cancel := context.WithDeadline(ctx, h.deadline(sess))
 	defer cancel()
+	// The transaction ends before the connection goes back, and with it the person's
+	// statement slot (slots.go), unless the batch below ended it already.
+	defer func() {
+		if pc := conn.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			db.Exec(context.WithoutCancel(ctx), conn.Conn(), "ROLLBACK")
+		}
+	}()
 	res := &result{maxBytes: h.deps.Policy.Limits.MaxBytes, maxRows: req.MaxRows}
 	unmasked := h.deps.Policy.Permissions(sqlguard.Read, sess.Roles()).Unmasked
 	collect := func(rows pgx.Rows) error {
@@ -207,23 +219,29 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 			rows.Close()
 			return err
 		}
-		return h.collect(conn.Conn(), rows, res, req, unmasked)
+		return c.collect(conn.Conn(), rows, res, unmasked)
 	}
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN TRANSACTION READ ONLY")
-	if err := h.queueSetup(b, rid, sess, "masked"); err != nil {
+	if err := c.queueSetup(b, "masked"); err != nil {
 		return nil, err
 	}
 	want := min(fetchBatch, req.MaxRows+1)
-	if dec.Kind == "explain" {
+	explain := c.v.Kind == "explain"
+	if explain {
 		// EXPLAIN cannot be a cursor; its output is a few lines.
-		b.Queue(dec.Statement).Query(collect)
+		b.Queue(c.v.Statement).Query(collect)
 	} else {
-		b.Queue("DECLARE airlock_c NO SCROLL CURSOR FOR " + dec.Statement)
+		b.Queue("DECLARE airlock_c NO SCROLL CURSOR FOR " + c.v.Statement)
 		b.Queue("FETCH FORWARD " + strconv.Itoa(want) + " FROM airlock_c").Query(collect)
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	// When this is the only FETCH the read can need (it asks for one row past the cap,
+	// which tells a truncated answer), the transaction ends in the same round trip.
+	last := explain || want == req.MaxRows+1
+	if last {
+		b.Queue("ROLLBACK")
+	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		if e, ok := errors.AsType[*httpapi.Error](err); ok {
 			return nil, e
@@ -235,7 +253,7 @@ func (h *Handler) read(ctx context.Context, rid string, sess *grants.Session, re
 	// A full batch means there may be more: fetch until the caps or the rows run out.
 	// Each FETCH is a statement of its own: its timeout is what is left of the request's,
 	// set in the same round trip.
-	for fetched := len(res.rows); dec.Kind != "explain" && !res.truncated && fetched == want; {
+	for fetched := len(res.rows); !last && !res.truncated && fetched == want; {
 		want = min(fetchBatch, req.MaxRows+1-len(res.rows))
 		timeout, err := h.timeLeft(sess)
 		if err != nil {
@@ -308,7 +326,8 @@ func (h *Handler) nameTypes(ctx context.Context, cols []Column) error {
 // answer will write it (rowSize, which builds nothing) before it is copied. A row that
 // could never fit is an error that names it; rows that fit alone but not together
 // truncate the answer. What the FETCH still sends after that is discarded, within a bound.
-func (h *Handler) collect(conn *pgx.Conn, rows pgx.Rows, res *result, req *Request, unmasked map[string]bool) error {
+func (c *call) collect(conn *pgx.Conn, rows pgx.Rows, res *result, unmasked map[string]bool) error {
+	h, req := c.h, c.req
 	defer rows.Close()
 	if res.columns == nil {
 		fields := rows.FieldDescriptions()
@@ -487,67 +506,77 @@ func (s *schema) checker() *sqlguard.Guard {
 	return s.guard
 }
 
-// write runs the developer's INSERT or UPDATE under their write grant.
-func (h *Handler) write(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision) (*result, error) {
-	return h.inWriteTx(ctx, rid, sess, req, dec, func(tx pgx.Tx) (int64, error) {
-		tag, err := db.Exec(ctx, tx.Conn(), dec.Statement)
-		if err != nil {
-			return 0, dbError(err)
-		}
-		return tag.RowsAffected(), nil
-	}, nil)
+// write runs the developer's INSERT or UPDATE under their write grant; commit is its
+// commit hook.
+func (c *call) write(ctx context.Context, commit commitHook) (*result, error) {
+	return c.inWriteTx(ctx, writeSteps{
+		exec: func(ctx context.Context, tx pgx.Tx) (int64, error) {
+			tag, err := db.Exec(ctx, tx.Conn(), c.v.Statement)
+			if err != nil {
+				return 0, dbError(err)
+			}
+			return tag.RowsAffected(), nil
+		},
+	}, commit)
 }
 
 // maxLoggedImages bounds the before-images one audit entry carries (Cloud Logging takes
 // 256 KB per entry); the rest stay in airlock.write_images.
 const maxLoggedImages = 100
 
-// inWriteTx runs a write: exec changes the rows, as the developer, in a transaction of
-// their own role (their write grant is what lets it through); then, as the function,
-// verify (when not nil) may refuse what the rows' images show. A dry run stops there and
-// rolls back. Otherwise the outcome, with each changed row's key and values before the
-// write (masked where sensitive), is audited and the alerts it calls for are raised
-// before COMMIT, so a write the trail cannot record is rolled back.
-func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Session, req *Request, dec *sqlguard.Decision,
-	exec func(pgx.Tx) (int64, error), verify func(pgx.Tx, []revert.Image) error) (*result, error) {
+// writeSteps are what a write does inside its transaction: exec changes the rows, as the
+// developer; verify, when set, may then refuse what the rows' images show.
+type writeSteps struct {
+	exec   func(ctx context.Context, tx pgx.Tx) (int64, error)
+	verify func(ctx context.Context, tx pgx.Tx, images []revert.Image) error
+}
+
+// inWriteTx runs a write: steps.exec changes the rows, as the developer, in a transaction
+// of their own role (their write grant is what lets it through); then, as the function,
+// steps.verify may refuse what the rows' images show. A dry run stops there and rolls
+// back. Otherwise commit, the hook that audits the outcome with each changed row's key
+// and values before the write (serve's recordCommit), runs before COMMIT, so a write the
+// trail cannot record is rolled back.
+func (c *call) inWriteTx(ctx context.Context, steps writeSteps, commit commitHook) (*result, error) {
+	h, sess, req, target := c.h, c.sess, c.req, c.v.Target
 	conn, release, err := h.primaryGate.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer release() // the reset on release frees the person's statement slot
+	defer release() // the transaction has ended by then, and with it the person's statement slot
 	ctx, cancel := context.WithDeadline(ctx, h.deadline(sess))
 	defer cancel()
-	tx, err := h.begin(ctx, conn.Conn(), rid, sess, "public")
+	tx, err := c.begin(ctx, conn.Conn(), "public")
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	n, err := exec(tx)
+	n, err := steps.exec(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
 	wr := &WriteResult{RowsAffected: n, DryRun: req.DryRun}
-	t, ok := h.deps.Policy.Table(dec.Target)
+	t, ok := h.deps.Policy.Table(target)
 	if !ok || t.Write == nil {
-		return nil, fmt.Errorf("query: %s is not a writable table of the policy", dec.Target) // the guard let it through: a bug
+		return nil, fmt.Errorf("query: %s is not a writable table of the policy", target) // the guard let it through: a bug
 	}
 	if n > int64(t.Write.MaxRows) {
-		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", n, dec.Target, t.Write.MaxRows)
+		return nil, httpapi.Errorf(http.StatusForbidden, "row_limit_exceeded", "this write changes %d rows of %s; one write may change at most %d. Nothing was changed", n, target, t.Write.MaxRows)
 	}
 	// The rest reads Airlock's own tables, which only the function's role may.
 	if _, err := db.Exec(ctx, tx.Conn(), "SET LOCAL ROLE "+pgx.Identifier{h.deps.Role()}.Sanitize()); err != nil {
 		return nil, dbError(err)
 	}
-	imgs, err := revert.Load(ctx, tx, rid)
+	imgs, err := revert.Load(ctx, tx, c.rid)
 	if err != nil {
 		return nil, dbError(err)
 	}
-	if verify != nil {
-		if err := verify(tx, imgs); err != nil {
+	if steps.verify != nil {
+		if err := steps.verify(ctx, tx, imgs); err != nil {
 			return nil, err
 		}
 	}
-	unmasked := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles()).Unmasked[dec.Target]
+	unmasked := h.deps.Policy.Permissions(sqlguard.Write, sess.Roles()).Unmasked[target]
 	for _, im := range imgs[:min(len(imgs), 5)] {
 		wr.Preview = append(wr.Preview, revert.Shown(im.New, t, unmasked))
 	}
@@ -556,22 +585,13 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 		return res, nil
 	}
 	wr.Committed = true
-	outcome := h.entry(audit.EventQueryResult, rid, sess, req, dec)
-	outcome.Decision, outcome.Rows = audit.DecisionAllowed, wr.RowsAffected
 	before, cut := revert.Summary(imgs, t, maxLoggedImages)
-	outcome.Details["committed"], outcome.Details["target"], outcome.Details["before_images"] = true, dec.Target, before
+	res.details = map[string]any{"target": target, "before_images": before}
 	if cut {
-		outcome.Details["before_images_truncated"] = true
+		res.details["before_images_truncated"] = true
 	}
-	if err := h.deps.Audit.Record(ctx, outcome); err != nil {
-		return nil, h.auditUnavailable(rid, err)
-	}
-	queued, err := h.alertOnWrite(ctx, tx, outcome, sess, dec.Target, wr.RowsAffected)
-	switch {
-	case errors.Is(err, audit.ErrUnavailable):
-		return nil, h.auditUnavailable(rid, err)
-	case err != nil:
-		return nil, dbError(err)
+	if err := commit(ctx, tx, res); err != nil {
+		return nil, err
 	}
 	// A write whose grant ended while it ran is not committed (the sweeper may not have
 	// ended its session yet).
@@ -580,9 +600,6 @@ func (h *Handler) inWriteTx(ctx context.Context, rid string, sess *grants.Sessio
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, dbError(err)
-	}
-	if queued > 0 {
-		h.deliver(ctx)
 	}
 	return res, nil
 }

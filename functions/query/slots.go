@@ -21,12 +21,14 @@ import (
 // Two bounds keep one person from taking the database from everyone else.
 //
 // Across instances, a person holds at most limits.concurrent_statements statement slots:
-// session-level advisory locks on keys derived from their e-mail, taken on the
+// transaction-level advisory locks on keys derived from their e-mail, taken on the
 // statement's own connection in the round trip that sets the transaction up, before the
-// statement is declared. They are released when the connection is reset on release
-// (DISCARD ALL) or closed, so an error, a timeout or a client gone cannot leak one. The
-// guard refuses every advisory-lock function, so no developer's statement can take or
-// release someone's slot.
+// statement is declared. They are released when the transaction ends (a read's ROLLBACK
+// travels with its last FETCH), or with the session if the connection is closed or, still
+// in a transaction, destroyed by the pool, so an error, a timeout or a client gone cannot
+// leak one, and no round trip of its own frees them. The guard refuses every
+// advisory-lock function, so no developer's statement can take or release someone's
+// slot.
 //
 // Within an instance, developers' statements may hold at most all but reservedConns of
 // the primary pool's connections (a gate), so that Airlock's own queries (grant lookups,
@@ -69,7 +71,7 @@ func slotSQL(n int) string {
 	var b strings.Builder
 	b.WriteString("SELECT (CASE")
 	for i := range n {
-		b.WriteString(" WHEN pg_catalog.pg_try_advisory_lock($1::int8 + " + strconv.Itoa(i) + ") THEN '" + strconv.Itoa(i+1) + "'")
+		b.WriteString(" WHEN pg_catalog.pg_try_advisory_xact_lock($1::int8 + " + strconv.Itoa(i) + ") THEN '" + strconv.Itoa(i+1) + "'")
 	}
 	b.WriteString(" ELSE 'too_many_statements' END)::int4")
 	return b.String()
@@ -121,24 +123,7 @@ func (g *gate) acquire(ctx context.Context) (conn *pgxpool.Conn, release func(),
 		}
 		return nil, nil, dbError(err)
 	}
-	return conn, func() { freeSlots(conn); conn.Release(); <-g.slots }, nil
-}
-
-// freeSlots releases the person's statement slots before the connection goes back to
-// the pool, so that they are free when the answer is sent: the reset on release
-// (DISCARD ALL) would free them too, but pgxpool runs it in the background after
-// Release returns. A connection that cannot be told is closed, which frees them as its
-// session ends; one still in a transaction is destroyed by the pool.
-func freeSlots(conn *pgxpool.Conn) {
-	pc := conn.Conn().PgConn()
-	if pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := db.Exec(ctx, conn.Conn(), "SELECT pg_catalog.pg_advisory_unlock_all()"); err != nil {
-		pc.Close(ctx)
-	}
+	return conn, func() { conn.Release(); <-g.slots }, nil
 }
 
 func busy() error {

@@ -326,12 +326,16 @@ type MismatchError struct {
 	Keys     []string // the rows, as "id=42"
 }
 
-func (e *MismatchError) Error() string {
+func (e *MismatchError) Error() string { return "revert: " + e.Detail() }
+
+// Detail says what went wrong in a sentence for the person who asked, without the
+// package's prefix.
+func (e *MismatchError) Detail() string {
 	if e.Conflict {
-		return fmt.Sprintf("revert: %d row(s) changed since the write (%s); reverting would overwrite those changes, so nothing was changed",
+		return fmt.Sprintf("%d row(s) changed since the write (%s); reverting would overwrite those changes, so nothing was changed",
 			len(e.Keys), strings.Join(e.Keys, "; "))
 	}
-	return fmt.Sprintf("revert: %d row(s) would not be exactly as before the write (%s), for example because a trigger changed them; nothing was changed",
+	return fmt.Sprintf("%d row(s) would not be exactly as before the write (%s), for example because a trigger changed them; nothing was changed",
 		len(e.Keys), strings.Join(e.Keys, "; "))
 }
 
