@@ -501,7 +501,7 @@ func (m *memCheck) selectLevel(s *pg.SelectStmt, sc *mscope) *rel {
 	for _, w := range s.WindowClause {
 		m.window(w.GetWindowDef(), sc)
 	}
-	out := &rel{}
+	out := &rel{cols: make([]bound, 0, len(s.TargetList)), names: make([]string, 0, len(s.TargetList))}
 	for _, t := range s.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil {
