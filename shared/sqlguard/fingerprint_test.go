@@ -17,7 +17,9 @@ import (
 // value nodes, an embedded struct (CREATE FOREIGN TABLE), and a spread of
 // statement types the guard refuses but still fingerprints.
 func fingerprintCases() []string {
-	chain := func(n int) string { return "SELECT " + strings.TrimSuffix(strings.Repeat("a + ", n), " + ") + " FROM t" }
+	chain := func(n int) string {
+		return "SELECT " + strings.TrimSuffix(strings.Repeat("a + ", n), " + ") + " FROM t"
+	}
 	nest := func(n int) string {
 		return "SELECT " + strings.Repeat("f(", n) + "x" + strings.Repeat(")", n)
 	}
