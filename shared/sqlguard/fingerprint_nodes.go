@@ -894,7 +894,11 @@ func (w *fpWriter) fpIntoClause(n *pg.IntoClause, parent any, field string, dept
 		}
 	}
 	w.s("onCommit")
-	w.s(n.OnCommit.String())
+	if v := int(n.OnCommit); v >= 0 && v < len(fpNamesOnCommitAction) {
+		w.s(fpNamesOnCommitAction[v])
+	} else {
+		w.s(n.OnCommit.String())
+	}
 	if len(n.Options) > 0 {
 		mark := len(w.buf)
 		w.s("options")
@@ -975,7 +979,11 @@ func (w *fpWriter) fpParam(n *pg.Param, parent any, field string, depth int) {
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Paramid)), 10)
 	}
 	w.s("paramkind")
-	w.s(n.Paramkind.String())
+	if v := int(n.Paramkind); v >= 0 && v < len(fpNamesParamKind) {
+		w.s(fpNamesParamKind[v])
+	} else {
+		w.s(n.Paramkind.String())
+	}
 	if n.Paramtype != 0 {
 		w.s("paramtype")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Paramtype)), 10)
@@ -1054,7 +1062,11 @@ func (w *fpWriter) fpAggref(n *pg.Aggref, parent any, field string, depth int) {
 		}
 	}
 	w.s("aggsplit")
-	w.s(n.Aggsplit.String())
+	if v := int(n.Aggsplit); v >= 0 && v < len(fpNamesAggSplit) {
+		w.s(fpNamesAggSplit[v])
+	} else {
+		w.s(n.Aggsplit.String())
+	}
 	if n.Aggstar {
 		w.s("aggstar")
 		w.s("true")
@@ -1238,7 +1250,11 @@ func (w *fpWriter) fpFuncExpr(n *pg.FuncExpr, parent any, field string, depth in
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Funccollid)), 10)
 	}
 	w.s("funcformat")
-	w.s(n.Funcformat.String())
+	if v := int(n.Funcformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Funcformat.String())
+	}
 	if n.Funcid != 0 {
 		w.s("funcid")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Funcid)), 10)
@@ -1352,7 +1368,11 @@ func (w *fpWriter) fpBoolExpr(n *pg.BoolExpr, parent any, field string, depth in
 		}
 	}
 	w.s("boolop")
-	w.s(n.Boolop.String())
+	if v := int(n.Boolop); v >= 0 && v < len(fpNamesBoolExprType) {
+		w.s(fpNamesBoolExprType[v])
+	} else {
+		w.s(n.Boolop.String())
+	}
 }
 
 func (w *fpWriter) fpSubLink(n *pg.SubLink, parent any, field string, depth int) {
@@ -1371,7 +1391,11 @@ func (w *fpWriter) fpSubLink(n *pg.SubLink, parent any, field string, depth int)
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.SubLinkId)), 10)
 	}
 	w.s("subLinkType")
-	w.s(n.SubLinkType.String())
+	if v := int(n.SubLinkType); v >= 0 && v < len(fpNamesSubLinkType) {
+		w.s(fpNamesSubLinkType[v])
+	} else {
+		w.s(n.SubLinkType.String())
+	}
 	if n.Subselect != nil {
 		mark := len(w.buf)
 		w.s("subselect")
@@ -1463,7 +1487,11 @@ func (w *fpWriter) fpSubPlan(n *pg.SubPlan, parent any, field string, depth int)
 		w.buf = strconv.AppendFloat(w.buf, n.StartupCost, 'f', 6, 64)
 	}
 	w.s("subLinkType")
-	w.s(n.SubLinkType.String())
+	if v := int(n.SubLinkType); v >= 0 && v < len(fpNamesSubLinkType) {
+		w.s(fpNamesSubLinkType[v])
+	} else {
+		w.s(n.SubLinkType.String())
+	}
 	if n.Testexpr != nil {
 		mark := len(w.buf)
 		w.s("testexpr")
@@ -1572,7 +1600,11 @@ func (w *fpWriter) fpRelabelType(n *pg.RelabelType, parent any, field string, de
 		}
 	}
 	w.s("relabelformat")
-	w.s(n.Relabelformat.String())
+	if v := int(n.Relabelformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Relabelformat.String())
+	}
 	if n.Resultcollid != 0 {
 		w.s("resultcollid")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Resultcollid)), 10)
@@ -1599,7 +1631,11 @@ func (w *fpWriter) fpCoerceViaIO(n *pg.CoerceViaIO, parent any, field string, de
 		}
 	}
 	w.s("coerceformat")
-	w.s(n.Coerceformat.String())
+	if v := int(n.Coerceformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Coerceformat.String())
+	}
 	if n.Resultcollid != 0 {
 		w.s("resultcollid")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Resultcollid)), 10)
@@ -1622,7 +1658,11 @@ func (w *fpWriter) fpArrayCoerceExpr(n *pg.ArrayCoerceExpr, parent any, field st
 		}
 	}
 	w.s("coerceformat")
-	w.s(n.Coerceformat.String())
+	if v := int(n.Coerceformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Coerceformat.String())
+	}
 	if n.Elemexpr != nil {
 		mark := len(w.buf)
 		w.s("elemexpr")
@@ -1658,7 +1698,11 @@ func (w *fpWriter) fpConvertRowtypeExpr(n *pg.ConvertRowtypeExpr, parent any, fi
 		}
 	}
 	w.s("convertformat")
-	w.s(n.Convertformat.String())
+	if v := int(n.Convertformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Convertformat.String())
+	}
 	if n.Resulttype != 0 {
 		w.s("resulttype")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Resulttype)), 10)
@@ -1809,7 +1853,11 @@ func (w *fpWriter) fpRowExpr(n *pg.RowExpr, parent any, field string, depth int)
 		}
 	}
 	w.s("row_format")
-	w.s(n.RowFormat.String())
+	if v := int(n.RowFormat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.RowFormat.String())
+	}
 	if n.RowTypeid != 0 {
 		w.s("row_typeid")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.RowTypeid)), 10)
@@ -1864,7 +1912,11 @@ func (w *fpWriter) fpRowCompareExpr(n *pg.RowCompareExpr, parent any, field stri
 		}
 	}
 	w.s("rctype")
-	w.s(n.Rctype.String())
+	if v := int(n.Rctype); v >= 0 && v < len(fpNamesRowCompareType) {
+		w.s(fpNamesRowCompareType[v])
+	} else {
+		w.s(n.Rctype.String())
+	}
 }
 
 func (w *fpWriter) fpCoalesceExpr(n *pg.CoalesceExpr, parent any, field string, depth int) {
@@ -1912,13 +1964,21 @@ func (w *fpWriter) fpMinMaxExpr(n *pg.MinMaxExpr, parent any, field string, dept
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Minmaxtype)), 10)
 	}
 	w.s("op")
-	w.s(n.Op.String())
+	if v := int(n.Op); v >= 0 && v < len(fpNamesMinMaxOp) {
+		w.s(fpNamesMinMaxOp[v])
+	} else {
+		w.s(n.Op.String())
+	}
 }
 
 func (w *fpWriter) fpSQLValueFunction(n *pg.SQLValueFunction, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("op")
-	w.s(n.Op.String())
+	if v := int(n.Op); v >= 0 && v < len(fpNamesSQLValueFunctionOp) {
+		w.s(fpNamesSQLValueFunctionOp[v])
+	} else {
+		w.s(n.Op.String())
+	}
 	if n.Type != 0 {
 		w.s("type")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Type)), 10)
@@ -1967,7 +2027,11 @@ func (w *fpWriter) fpXmlExpr(n *pg.XmlExpr, parent any, field string, depth int)
 		}
 	}
 	w.s("op")
-	w.s(n.Op.String())
+	if v := int(n.Op); v >= 0 && v < len(fpNamesXmlExprOp) {
+		w.s(fpNamesXmlExprOp[v])
+	} else {
+		w.s(n.Op.String())
+	}
 	if n.Type != 0 {
 		w.s("type")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Type)), 10)
@@ -1977,15 +2041,27 @@ func (w *fpWriter) fpXmlExpr(n *pg.XmlExpr, parent any, field string, depth int)
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Typmod)), 10)
 	}
 	w.s("xmloption")
-	w.s(n.Xmloption.String())
+	if v := int(n.Xmloption); v >= 0 && v < len(fpNamesXmlOptionType) {
+		w.s(fpNamesXmlOptionType[v])
+	} else {
+		w.s(n.Xmloption.String())
+	}
 }
 
 func (w *fpWriter) fpJsonFormat(n *pg.JsonFormat, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("encoding")
-	w.s(n.Encoding.String())
+	if v := int(n.Encoding); v >= 0 && v < len(fpNamesJsonEncoding) {
+		w.s(fpNamesJsonEncoding[v])
+	} else {
+		w.s(n.Encoding.String())
+	}
 	w.s("format_type")
-	w.s(n.FormatType.String())
+	if v := int(n.FormatType); v >= 0 && v < len(fpNamesJsonFormatType) {
+		w.s(fpNamesJsonFormatType[v])
+	} else {
+		w.s(n.FormatType.String())
+	}
 }
 
 func (w *fpWriter) fpJsonReturning(n *pg.JsonReturning, parent any, field string, depth int) {
@@ -2083,7 +2159,11 @@ func (w *fpWriter) fpJsonConstructorExpr(n *pg.JsonConstructorExpr, parent any, 
 		}
 	}
 	w.s("type")
-	w.s(n.Type.String())
+	if v := int(n.Type); v >= 0 && v < len(fpNamesJsonConstructorType) {
+		w.s(fpNamesJsonConstructorType[v])
+	} else {
+		w.s(n.Type.String())
+	}
 	if n.Unique {
 		w.s("unique")
 		w.s("true")
@@ -2111,7 +2191,11 @@ func (w *fpWriter) fpJsonIsPredicate(n *pg.JsonIsPredicate, parent any, field st
 		}
 	}
 	w.s("item_type")
-	w.s(n.ItemType.String())
+	if v := int(n.ItemType); v >= 0 && v < len(fpNamesJsonValueType) {
+		w.s(fpNamesJsonValueType[v])
+	} else {
+		w.s(n.ItemType.String())
+	}
 	if n.UniqueKeys {
 		w.s("unique_keys")
 		w.s("true")
@@ -2134,7 +2218,11 @@ func (w *fpWriter) fpNullTest(n *pg.NullTest, parent any, field string, depth in
 		w.s("true")
 	}
 	w.s("nulltesttype")
-	w.s(n.Nulltesttype.String())
+	if v := int(n.Nulltesttype); v >= 0 && v < len(fpNamesNullTestType) {
+		w.s(fpNamesNullTestType[v])
+	} else {
+		w.s(n.Nulltesttype.String())
+	}
 }
 
 func (w *fpWriter) fpBooleanTest(n *pg.BooleanTest, parent any, field string, depth int) {
@@ -2149,7 +2237,11 @@ func (w *fpWriter) fpBooleanTest(n *pg.BooleanTest, parent any, field string, de
 		}
 	}
 	w.s("booltesttype")
-	w.s(n.Booltesttype.String())
+	if v := int(n.Booltesttype); v >= 0 && v < len(fpNamesBoolTestType) {
+		w.s(fpNamesBoolTestType[v])
+	} else {
+		w.s(n.Booltesttype.String())
+	}
 }
 
 func (w *fpWriter) fpCoerceToDomain(n *pg.CoerceToDomain, parent any, field string, depth int) {
@@ -2164,7 +2256,11 @@ func (w *fpWriter) fpCoerceToDomain(n *pg.CoerceToDomain, parent any, field stri
 		}
 	}
 	w.s("coercionformat")
-	w.s(n.Coercionformat.String())
+	if v := int(n.Coercionformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Coercionformat.String())
+	}
 	if n.Resultcollid != 0 {
 		w.s("resultcollid")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Resultcollid)), 10)
@@ -2318,7 +2414,11 @@ func (w *fpWriter) fpJoinExpr(n *pg.JoinExpr, parent any, field string, depth in
 		}
 	}
 	w.s("jointype")
-	w.s(n.Jointype.String())
+	if v := int(n.Jointype); v >= 0 && v < len(fpNamesJoinType) {
+		w.s(fpNamesJoinType[v])
+	} else {
+		w.s(n.Jointype.String())
+	}
 	if n.Larg != nil {
 		mark := len(w.buf)
 		w.s("larg")
@@ -2386,7 +2486,11 @@ func (w *fpWriter) fpFromExpr(n *pg.FromExpr, parent any, field string, depth in
 func (w *fpWriter) fpOnConflictExpr(n *pg.OnConflictExpr, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("action")
-	w.s(n.Action.String())
+	if v := int(n.Action); v >= 0 && v < len(fpNamesOnConflictAction) {
+		w.s(fpNamesOnConflictAction[v])
+	} else {
+		w.s(n.Action.String())
+	}
 	if len(n.ArbiterElems) > 0 {
 		mark := len(w.buf)
 		w.s("arbiterElems")
@@ -2449,7 +2553,11 @@ func (w *fpWriter) fpQuery(n *pg.Query, parent any, field string, depth int) {
 		w.s("true")
 	}
 	w.s("commandType")
-	w.s(n.CommandType.String())
+	if v := int(n.CommandType); v >= 0 && v < len(fpNamesCmdType) {
+		w.s(fpNamesCmdType[v])
+	} else {
+		w.s(n.CommandType.String())
+	}
 	if len(n.ConstraintDeps) > 0 {
 		mark := len(w.buf)
 		w.s("constraintDeps")
@@ -2576,7 +2684,11 @@ func (w *fpWriter) fpQuery(n *pg.Query, parent any, field string, depth int) {
 		}
 	}
 	w.s("limitOption")
-	w.s(n.LimitOption.String())
+	if v := int(n.LimitOption); v >= 0 && v < len(fpNamesLimitOption) {
+		w.s(fpNamesLimitOption[v])
+	} else {
+		w.s(n.LimitOption.String())
+	}
 	if len(n.MergeActionList) > 0 {
 		mark := len(w.buf)
 		w.s("mergeActionList")
@@ -2600,9 +2712,17 @@ func (w *fpWriter) fpQuery(n *pg.Query, parent any, field string, depth int) {
 		}
 	}
 	w.s("override")
-	w.s(n.Override.String())
+	if v := int(n.Override); v >= 0 && v < len(fpNamesOverridingKind) {
+		w.s(fpNamesOverridingKind[v])
+	} else {
+		w.s(n.Override.String())
+	}
 	w.s("querySource")
-	w.s(n.QuerySource.String())
+	if v := int(n.QuerySource); v >= 0 && v < len(fpNamesQuerySource) {
+		w.s(fpNamesQuerySource[v])
+	} else {
+		w.s(n.QuerySource.String())
+	}
 	if n.ResultRelation != 0 {
 		w.s("resultRelation")
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.ResultRelation)), 10)
@@ -2776,6 +2896,8 @@ func (w *fpWriter) fpA_Expr(n *pg.A_Expr, parent any, field string, depth int) {
 	w.s("kind")
 	if n.Kind == pg.A_Expr_Kind_AEXPR_OP_ANY || n.Kind == pg.A_Expr_Kind_AEXPR_IN {
 		w.s("AEXPR_OP")
+	} else if v := int(n.Kind); v >= 0 && v < len(fpNamesA_Expr_Kind) {
+		w.s(fpNamesA_Expr_Kind[v])
 	} else {
 		w.s(n.Kind.String())
 	}
@@ -2859,7 +2981,11 @@ func (w *fpWriter) fpRoleSpec(n *pg.RoleSpec, parent any, field string, depth in
 		w.s(n.Rolename)
 	}
 	w.s("roletype")
-	w.s(n.Roletype.String())
+	if v := int(n.Roletype); v >= 0 && v < len(fpNamesRoleSpecType) {
+		w.s(fpNamesRoleSpecType[v])
+	} else {
+		w.s(n.Roletype.String())
+	}
 }
 
 func (w *fpWriter) fpFuncCall(n *pg.FuncCall, parent any, field string, depth int) {
@@ -2908,7 +3034,11 @@ func (w *fpWriter) fpFuncCall(n *pg.FuncCall, parent any, field string, depth in
 		w.s("true")
 	}
 	w.s("funcformat")
-	w.s(n.Funcformat.String())
+	if v := int(n.Funcformat); v >= 0 && v < len(fpNamesCoercionForm) {
+		w.s(fpNamesCoercionForm[v])
+	} else {
+		w.s(n.Funcformat.String())
+	}
 	if len(n.Funcname) > 0 {
 		mark := len(w.buf)
 		w.s("funcname")
@@ -3053,9 +3183,17 @@ func (w *fpWriter) fpSortBy(n *pg.SortBy, parent any, field string, depth int) {
 		}
 	}
 	w.s("sortby_dir")
-	w.s(n.SortbyDir.String())
+	if v := int(n.SortbyDir); v >= 0 && v < len(fpNamesSortByDir) {
+		w.s(fpNamesSortByDir[v])
+	} else {
+		w.s(n.SortbyDir.String())
+	}
 	w.s("sortby_nulls")
-	w.s(n.SortbyNulls.String())
+	if v := int(n.SortbyNulls); v >= 0 && v < len(fpNamesSortByNulls) {
+		w.s(fpNamesSortByNulls[v])
+	} else {
+		w.s(n.SortbyNulls.String())
+	}
 	if len(n.UseOp) > 0 {
 		mark := len(w.buf)
 		w.s("useOp")
@@ -3485,7 +3623,11 @@ func (w *fpWriter) fpIndexElem(n *pg.IndexElem, parent any, field string, depth 
 		w.s(n.Name)
 	}
 	w.s("nulls_ordering")
-	w.s(n.NullsOrdering.String())
+	if v := int(n.NullsOrdering); v >= 0 && v < len(fpNamesSortByNulls) {
+		w.s(fpNamesSortByNulls[v])
+	} else {
+		w.s(n.NullsOrdering.String())
+	}
 	if len(n.Opclass) > 0 {
 		mark := len(w.buf)
 		w.s("opclass")
@@ -3505,7 +3647,11 @@ func (w *fpWriter) fpIndexElem(n *pg.IndexElem, parent any, field string, depth 
 		}
 	}
 	w.s("ordering")
-	w.s(n.Ordering.String())
+	if v := int(n.Ordering); v >= 0 && v < len(fpNamesSortByDir) {
+		w.s(fpNamesSortByDir[v])
+	} else {
+		w.s(n.Ordering.String())
+	}
 }
 
 func (w *fpWriter) fpDefElem(n *pg.DefElem, parent any, field string, depth int) {
@@ -3520,7 +3666,11 @@ func (w *fpWriter) fpDefElem(n *pg.DefElem, parent any, field string, depth int)
 		}
 	}
 	w.s("defaction")
-	w.s(n.Defaction.String())
+	if v := int(n.Defaction); v >= 0 && v < len(fpNamesDefElemAction) {
+		w.s(fpNamesDefElemAction[v])
+	} else {
+		w.s(n.Defaction.String())
+	}
 	if n.Defname != "" {
 		w.s("defname")
 		w.s(n.Defname)
@@ -3543,9 +3693,17 @@ func (w *fpWriter) fpLockingClause(n *pg.LockingClause, parent any, field string
 		}
 	}
 	w.s("strength")
-	w.s(n.Strength.String())
+	if v := int(n.Strength); v >= 0 && v < len(fpNamesLockClauseStrength) {
+		w.s(fpNamesLockClauseStrength[v])
+	} else {
+		w.s(n.Strength.String())
+	}
 	w.s("waitPolicy")
-	w.s(n.WaitPolicy.String())
+	if v := int(n.WaitPolicy); v >= 0 && v < len(fpNamesLockWaitPolicy) {
+		w.s(fpNamesLockWaitPolicy[v])
+	} else {
+		w.s(n.WaitPolicy.String())
+	}
 }
 
 func (w *fpWriter) fpXmlSerialize(n *pg.XmlSerialize, parent any, field string, depth int) {
@@ -3573,7 +3731,11 @@ func (w *fpWriter) fpXmlSerialize(n *pg.XmlSerialize, parent any, field string, 
 		}
 	}
 	w.s("xmloption")
-	w.s(n.Xmloption.String())
+	if v := int(n.Xmloption); v >= 0 && v < len(fpNamesXmlOptionType) {
+		w.s(fpNamesXmlOptionType[v])
+	} else {
+		w.s(n.Xmloption.String())
+	}
 }
 
 func (w *fpWriter) fpPartitionElem(n *pg.PartitionElem, parent any, field string, depth int) {
@@ -3623,7 +3785,11 @@ func (w *fpWriter) fpPartitionSpec(n *pg.PartitionSpec, parent any, field string
 		}
 	}
 	w.s("strategy")
-	w.s(n.Strategy.String())
+	if v := int(n.Strategy); v >= 0 && v < len(fpNamesPartitionStrategy) {
+		w.s(fpNamesPartitionStrategy[v])
+	} else {
+		w.s(n.Strategy.String())
+	}
 }
 
 func (w *fpWriter) fpPartitionBoundSpec(n *pg.PartitionBoundSpec, parent any, field string, depth int) {
@@ -3676,7 +3842,11 @@ func (w *fpWriter) fpPartitionBoundSpec(n *pg.PartitionBoundSpec, parent any, fi
 func (w *fpWriter) fpPartitionRangeDatum(n *pg.PartitionRangeDatum, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesPartitionRangeDatumKind) {
+		w.s(fpNamesPartitionRangeDatumKind[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.Value != nil {
 		mark := len(w.buf)
 		w.s("value")
@@ -3839,7 +4009,11 @@ func (w *fpWriter) fpRangeTblEntry(n *pg.RangeTblEntry, parent any, field string
 		}
 	}
 	w.s("jointype")
-	w.s(n.Jointype.String())
+	if v := int(n.Jointype); v >= 0 && v < len(fpNamesJoinType) {
+		w.s(fpNamesJoinType[v])
+	} else {
+		w.s(n.Jointype.String())
+	}
 	if n.Lateral {
 		w.s("lateral")
 		w.s("true")
@@ -3861,7 +4035,11 @@ func (w *fpWriter) fpRangeTblEntry(n *pg.RangeTblEntry, parent any, field string
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Rellockmode)), 10)
 	}
 	w.s("rtekind")
-	w.s(n.Rtekind.String())
+	if v := int(n.Rtekind); v >= 0 && v < len(fpNamesRTEKind) {
+		w.s(fpNamesRTEKind[v])
+	} else {
+		w.s(n.Rtekind.String())
+	}
 	if len(n.SecurityQuals) > 0 {
 		mark := len(w.buf)
 		w.s("securityQuals")
@@ -4039,7 +4217,11 @@ func (w *fpWriter) fpWithCheckOption(n *pg.WithCheckOption, parent any, field st
 		w.s("true")
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesWCOKind) {
+		w.s(fpNamesWCOKind[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.Polname != "" {
 		w.s("polname")
 		w.s(n.Polname)
@@ -4095,7 +4277,11 @@ func (w *fpWriter) fpGroupingSet(n *pg.GroupingSet, parent any, field string, de
 		}
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesGroupingSetKind) {
+		w.s(fpNamesGroupingSetKind[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 }
 
 func (w *fpWriter) fpWindowClause(n *pg.WindowClause, parent any, field string, depth int) {
@@ -4198,9 +4384,17 @@ func (w *fpWriter) fpRowMarkClause(n *pg.RowMarkClause, parent any, field string
 		w.buf = strconv.AppendInt(w.buf, int64(int32(n.Rti)), 10)
 	}
 	w.s("strength")
-	w.s(n.Strength.String())
+	if v := int(n.Strength); v >= 0 && v < len(fpNamesLockClauseStrength) {
+		w.s(fpNamesLockClauseStrength[v])
+	} else {
+		w.s(n.Strength.String())
+	}
 	w.s("waitPolicy")
-	w.s(n.WaitPolicy.String())
+	if v := int(n.WaitPolicy); v >= 0 && v < len(fpNamesLockWaitPolicy) {
+		w.s(fpNamesLockWaitPolicy[v])
+	} else {
+		w.s(n.WaitPolicy.String())
+	}
 }
 
 func (w *fpWriter) fpWithClause(n *pg.WithClause, parent any, field string, depth int) {
@@ -4249,7 +4443,11 @@ func (w *fpWriter) fpInferClause(n *pg.InferClause, parent any, field string, de
 func (w *fpWriter) fpOnConflictClause(n *pg.OnConflictClause, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("action")
-	w.s(n.Action.String())
+	if v := int(n.Action); v >= 0 && v < len(fpNamesOnConflictAction) {
+		w.s(fpNamesOnConflictAction[v])
+	} else {
+		w.s(n.Action.String())
+	}
 	if n.Infer != nil {
 		mark := len(w.buf)
 		w.s("infer")
@@ -4403,7 +4601,11 @@ func (w *fpWriter) fpCommonTableExpr(n *pg.CommonTableExpr, parent any, field st
 		}
 	}
 	w.s("ctematerialized")
-	w.s(n.Ctematerialized.String())
+	if v := int(n.Ctematerialized); v >= 0 && v < len(fpNamesCTEMaterialize) {
+		w.s(fpNamesCTEMaterialize[v])
+	} else {
+		w.s(n.Ctematerialized.String())
+	}
 	if n.Ctename != "" {
 		w.s("ctename")
 		w.s(n.Ctename)
@@ -4448,7 +4650,11 @@ func (w *fpWriter) fpCommonTableExpr(n *pg.CommonTableExpr, parent any, field st
 func (w *fpWriter) fpMergeWhenClause(n *pg.MergeWhenClause, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("commandType")
-	w.s(n.CommandType.String())
+	if v := int(n.CommandType); v >= 0 && v < len(fpNamesCmdType) {
+		w.s(fpNamesCmdType[v])
+	} else {
+		w.s(n.CommandType.String())
+	}
 	if n.Condition != nil {
 		mark := len(w.buf)
 		w.s("condition")
@@ -4463,7 +4669,11 @@ func (w *fpWriter) fpMergeWhenClause(n *pg.MergeWhenClause, parent any, field st
 		w.s("true")
 	}
 	w.s("override")
-	w.s(n.Override.String())
+	if v := int(n.Override); v >= 0 && v < len(fpNamesOverridingKind) {
+		w.s(fpNamesOverridingKind[v])
+	} else {
+		w.s(n.Override.String())
+	}
 	if len(n.TargetList) > 0 {
 		mark := len(w.buf)
 		w.s("targetList")
@@ -4487,13 +4697,21 @@ func (w *fpWriter) fpMergeWhenClause(n *pg.MergeWhenClause, parent any, field st
 func (w *fpWriter) fpMergeAction(n *pg.MergeAction, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("commandType")
-	w.s(n.CommandType.String())
+	if v := int(n.CommandType); v >= 0 && v < len(fpNamesCmdType) {
+		w.s(fpNamesCmdType[v])
+	} else {
+		w.s(n.CommandType.String())
+	}
 	if n.Matched {
 		w.s("matched")
 		w.s("true")
 	}
 	w.s("override")
-	w.s(n.Override.String())
+	if v := int(n.Override); v >= 0 && v < len(fpNamesOverridingKind) {
+		w.s(fpNamesOverridingKind[v])
+	} else {
+		w.s(n.Override.String())
+	}
 	if n.Qual != nil {
 		mark := len(w.buf)
 		w.s("qual")
@@ -4804,7 +5022,11 @@ func (w *fpWriter) fpInsertStmt(n *pg.InsertStmt, parent any, field string, dept
 		}
 	}
 	w.s("override")
-	w.s(n.Override.String())
+	if v := int(n.Override); v >= 0 && v < len(fpNamesOverridingKind) {
+		w.s(fpNamesOverridingKind[v])
+	} else {
+		w.s(n.Override.String())
+	}
 	if n.Relation != nil {
 		mark := len(w.buf)
 		w.s("relation")
@@ -5082,7 +5304,11 @@ func (w *fpWriter) fpSelectStmt(n *pg.SelectStmt, parent any, field string, dept
 		}
 	}
 	w.s("limitOption")
-	w.s(n.LimitOption.String())
+	if v := int(n.LimitOption); v >= 0 && v < len(fpNamesLimitOption) {
+		w.s(fpNamesLimitOption[v])
+	} else {
+		w.s(n.LimitOption.String())
+	}
 	if len(n.LockingClause) > 0 {
 		mark := len(w.buf)
 		w.s("lockingClause")
@@ -5093,7 +5319,11 @@ func (w *fpWriter) fpSelectStmt(n *pg.SelectStmt, parent any, field string, dept
 		}
 	}
 	w.s("op")
-	w.s(n.Op.String())
+	if v := int(n.Op); v >= 0 && v < len(fpNamesSetOperation) {
+		w.s(fpNamesSetOperation[v])
+	} else {
+		w.s(n.Op.String())
+	}
 	if n.Rarg != nil {
 		mark := len(w.buf)
 		w.s("rarg")
@@ -5211,7 +5441,11 @@ func (w *fpWriter) fpSetOperationStmt(n *pg.SetOperationStmt, parent any, field 
 		}
 	}
 	w.s("op")
-	w.s(n.Op.String())
+	if v := int(n.Op); v >= 0 && v < len(fpNamesSetOperation) {
+		w.s(fpNamesSetOperation[v])
+	} else {
+		w.s(n.Op.String())
+	}
 	if n.Rarg != nil {
 		mark := len(w.buf)
 		w.s("rarg")
@@ -5312,7 +5546,11 @@ func (w *fpWriter) fpAlterTableStmt(n *pg.AlterTableStmt, parent any, field stri
 		w.s("true")
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 	if n.Relation != nil {
 		mark := len(w.buf)
 		w.s("relation")
@@ -5339,7 +5577,11 @@ func (w *fpWriter) fpReplicaIdentityStmt(n *pg.ReplicaIdentityStmt, parent any, 
 func (w *fpWriter) fpAlterTableCmd(n *pg.AlterTableCmd, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.Def != nil {
 		mark := len(w.buf)
 		w.s("def")
@@ -5375,7 +5617,11 @@ func (w *fpWriter) fpAlterTableCmd(n *pg.AlterTableCmd, parent any, field string
 		w.s("true")
 	}
 	w.s("subtype")
-	w.s(n.Subtype.String())
+	if v := int(n.Subtype); v >= 0 && v < len(fpNamesAlterTableType) {
+		w.s(fpNamesAlterTableType[v])
+	} else {
+		w.s(n.Subtype.String())
+	}
 }
 
 func (w *fpWriter) fpAlterCollationStmt(n *pg.AlterCollationStmt, parent any, field string, depth int) {
@@ -5394,7 +5640,11 @@ func (w *fpWriter) fpAlterCollationStmt(n *pg.AlterCollationStmt, parent any, fi
 func (w *fpWriter) fpAlterDomainStmt(n *pg.AlterDomainStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.Def != nil {
 		mark := len(w.buf)
 		w.s("def")
@@ -5430,7 +5680,11 @@ func (w *fpWriter) fpAlterDomainStmt(n *pg.AlterDomainStmt, parent any, field st
 func (w *fpWriter) fpGrantStmt(n *pg.GrantStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.GrantOption {
 		w.s("grant_option")
 		w.s("true")
@@ -5467,7 +5721,11 @@ func (w *fpWriter) fpGrantStmt(n *pg.GrantStmt, parent any, field string, depth 
 		}
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 	if len(n.Privileges) > 0 {
 		mark := len(w.buf)
 		w.s("privileges")
@@ -5478,7 +5736,11 @@ func (w *fpWriter) fpGrantStmt(n *pg.GrantStmt, parent any, field string, depth 
 		}
 	}
 	w.s("targtype")
-	w.s(n.Targtype.String())
+	if v := int(n.Targtype); v >= 0 && v < len(fpNamesGrantTargetType) {
+		w.s(fpNamesGrantTargetType[v])
+	} else {
+		w.s(n.Targtype.String())
+	}
 }
 
 func (w *fpWriter) fpObjectWithArgs(n *pg.ObjectWithArgs, parent any, field string, depth int) {
@@ -5536,7 +5798,11 @@ func (w *fpWriter) fpAccessPriv(n *pg.AccessPriv, parent any, field string, dept
 func (w *fpWriter) fpGrantRoleStmt(n *pg.GrantRoleStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if len(n.GrantedRoles) > 0 {
 		mark := len(w.buf)
 		w.s("granted_roles")
@@ -5678,7 +5944,11 @@ func (w *fpWriter) fpVariableSetStmt(n *pg.VariableSetStmt, parent any, field st
 		w.s("true")
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesVariableSetKind) {
+		w.s(fpNamesVariableSetKind[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.Name != "" {
 		w.s("name")
 		w.s(n.Name)
@@ -5731,7 +6001,11 @@ func (w *fpWriter) fpCreateStmt(n *pg.CreateStmt, parent any, field string, dept
 		}
 	}
 	w.s("oncommit")
-	w.s(n.Oncommit.String())
+	if v := int(n.Oncommit); v >= 0 && v < len(fpNamesOnCommitAction) {
+		w.s(fpNamesOnCommitAction[v])
+	} else {
+		w.s(n.Oncommit.String())
+	}
 	if len(n.Options) > 0 {
 		mark := len(w.buf)
 		w.s("options")
@@ -5794,7 +6068,11 @@ func (w *fpWriter) fpConstraint(n *pg.Constraint, parent any, field string, dept
 		w.s(n.Conname)
 	}
 	w.s("contype")
-	w.s(n.Contype.String())
+	if v := int(n.Contype); v >= 0 && v < len(fpNamesConstrType) {
+		w.s(fpNamesConstrType[v])
+	} else {
+		w.s(n.Contype.String())
+	}
 	if n.CookedExpr != "" {
 		w.s("cooked_expr")
 		w.s(n.CookedExpr)
@@ -6026,7 +6304,11 @@ func (w *fpWriter) fpAlterTableMoveAllStmt(n *pg.AlterTableMoveAllStmt, parent a
 		w.s("true")
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 	if n.OrigTablespacename != "" {
 		w.s("orig_tablespacename")
 		w.s(n.OrigTablespacename)
@@ -6100,7 +6382,11 @@ func (w *fpWriter) fpAlterExtensionContentsStmt(n *pg.AlterExtensionContentsStmt
 		}
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 }
 
 func (w *fpWriter) fpCreateFdwStmt(n *pg.CreateFdwStmt, parent any, field string, depth int) {
@@ -6314,7 +6600,11 @@ func (w *fpWriter) fpDropUserMappingStmt(n *pg.DropUserMappingStmt, parent any, 
 func (w *fpWriter) fpImportForeignSchemaStmt(n *pg.ImportForeignSchemaStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("list_type")
-	w.s(n.ListType.String())
+	if v := int(n.ListType); v >= 0 && v < len(fpNamesImportForeignSchemaType) {
+		w.s(fpNamesImportForeignSchemaType[v])
+	} else {
+		w.s(n.ListType.String())
+	}
 	if n.LocalSchema != "" {
 		w.s("local_schema")
 		w.s(n.LocalSchema)
@@ -6664,7 +6954,11 @@ func (w *fpWriter) fpCreateRoleStmt(n *pg.CreateRoleStmt, parent any, field stri
 		w.s(n.Role)
 	}
 	w.s("stmt_type")
-	w.s(n.StmtType.String())
+	if v := int(n.StmtType); v >= 0 && v < len(fpNamesRoleStmtType) {
+		w.s(fpNamesRoleStmtType[v])
+	} else {
+		w.s(n.StmtType.String())
+	}
 }
 
 func (w *fpWriter) fpAlterRoleStmt(n *pg.AlterRoleStmt, parent any, field string, depth int) {
@@ -6834,7 +7128,11 @@ func (w *fpWriter) fpDefineStmt(n *pg.DefineStmt, parent any, field string, dept
 		w.s("true")
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.Oldstyle {
 		w.s("oldstyle")
 		w.s("true")
@@ -7031,7 +7329,11 @@ func (w *fpWriter) fpAlterOpFamilyStmt(n *pg.AlterOpFamilyStmt, parent any, fiel
 func (w *fpWriter) fpDropStmt(n *pg.DropStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.Concurrent {
 		w.s("concurrent")
 		w.s("true")
@@ -7050,13 +7352,21 @@ func (w *fpWriter) fpDropStmt(n *pg.DropStmt, parent any, field string, depth in
 		}
 	}
 	w.s("removeType")
-	w.s(n.RemoveType.String())
+	if v := int(n.RemoveType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.RemoveType.String())
+	}
 }
 
 func (w *fpWriter) fpTruncateStmt(n *pg.TruncateStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if len(n.Relations) > 0 {
 		mark := len(w.buf)
 		w.s("relations")
@@ -7088,7 +7398,11 @@ func (w *fpWriter) fpCommentStmt(n *pg.CommentStmt, parent any, field string, de
 		}
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 }
 
 func (w *fpWriter) fpSecLabelStmt(n *pg.SecLabelStmt, parent any, field string, depth int) {
@@ -7107,7 +7421,11 @@ func (w *fpWriter) fpSecLabelStmt(n *pg.SecLabelStmt, parent any, field string, 
 		}
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 	if n.Provider != "" {
 		w.s("provider")
 		w.s(n.Provider)
@@ -7138,7 +7456,11 @@ func (w *fpWriter) fpClosePortalStmt(n *pg.ClosePortalStmt, parent any, field st
 func (w *fpWriter) fpFetchStmt(n *pg.FetchStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("direction")
-	w.s(n.Direction.String())
+	if v := int(n.Direction); v >= 0 && v < len(fpNamesFetchDirection) {
+		w.s(fpNamesFetchDirection[v])
+	} else {
+		w.s(n.Direction.String())
+	}
 	if n.HowMany != 0 {
 		w.s("howMany")
 		w.buf = strconv.AppendInt(w.buf, int64(n.HowMany), 10)
@@ -7438,7 +7760,11 @@ func (w *fpWriter) fpFunctionParameter(n *pg.FunctionParameter, parent any, fiel
 		}
 	}
 	w.s("mode")
-	w.s(n.Mode.String())
+	if v := int(n.Mode); v >= 0 && v < len(fpNamesFunctionParameterMode) {
+		w.s(fpNamesFunctionParameterMode[v])
+	} else {
+		w.s(n.Mode.String())
+	}
 }
 
 func (w *fpWriter) fpAlterFunctionStmt(n *pg.AlterFunctionStmt, parent any, field string, depth int) {
@@ -7462,7 +7788,11 @@ func (w *fpWriter) fpAlterFunctionStmt(n *pg.AlterFunctionStmt, parent any, fiel
 		}
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 }
 
 func (w *fpWriter) fpDoStmt(n *pg.DoStmt, parent any, field string, depth int) {
@@ -7531,7 +7861,11 @@ func (w *fpWriter) fpCallContext(n *pg.CallContext, parent any, field string, de
 func (w *fpWriter) fpRenameStmt(n *pg.RenameStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.MissingOk {
 		w.s("missing_ok")
 		w.s("true")
@@ -7559,9 +7893,17 @@ func (w *fpWriter) fpRenameStmt(n *pg.RenameStmt, parent any, field string, dept
 		}
 	}
 	w.s("relationType")
-	w.s(n.RelationType.String())
+	if v := int(n.RelationType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.RelationType.String())
+	}
 	w.s("renameType")
-	w.s(n.RenameType.String())
+	if v := int(n.RenameType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.RenameType.String())
+	}
 	if n.Subname != "" {
 		w.s("subname")
 		w.s(n.Subname)
@@ -7584,7 +7926,11 @@ func (w *fpWriter) fpAlterObjectDependsStmt(n *pg.AlterObjectDependsStmt, parent
 		}
 	}
 	w.s("objectType")
-	w.s(n.ObjectType.String())
+	if v := int(n.ObjectType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.ObjectType.String())
+	}
 	if n.Relation != nil {
 		mark := len(w.buf)
 		w.s("relation")
@@ -7620,7 +7966,11 @@ func (w *fpWriter) fpAlterObjectSchemaStmt(n *pg.AlterObjectSchemaStmt, parent a
 		}
 	}
 	w.s("objectType")
-	w.s(n.ObjectType.String())
+	if v := int(n.ObjectType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.ObjectType.String())
+	}
 	if n.Relation != nil {
 		mark := len(w.buf)
 		w.s("relation")
@@ -7653,7 +8003,11 @@ func (w *fpWriter) fpAlterOwnerStmt(n *pg.AlterOwnerStmt, parent any, field stri
 		}
 	}
 	w.s("objectType")
-	w.s(n.ObjectType.String())
+	if v := int(n.ObjectType); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.ObjectType.String())
+	}
 	if n.Relation != nil {
 		mark := len(w.buf)
 		w.s("relation")
@@ -7721,7 +8075,11 @@ func (w *fpWriter) fpRuleStmt(n *pg.RuleStmt, parent any, field string, depth in
 		}
 	}
 	w.s("event")
-	w.s(n.Event.String())
+	if v := int(n.Event); v >= 0 && v < len(fpNamesCmdType) {
+		w.s(fpNamesCmdType[v])
+	} else {
+		w.s(n.Event.String())
+	}
 	if n.Instead {
 		w.s("instead")
 		w.s("true")
@@ -7777,7 +8135,11 @@ func (w *fpWriter) fpTransactionStmt(n *pg.TransactionStmt, parent any, field st
 		w.s("true")
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesTransactionStmtKind) {
+		w.s(fpNamesTransactionStmtKind[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 }
 
 func (w *fpWriter) fpCompositeTypeStmt(n *pg.CompositeTypeStmt, parent any, field string, depth int) {
@@ -7922,7 +8284,11 @@ func (w *fpWriter) fpViewStmt(n *pg.ViewStmt, parent any, field string, depth in
 		}
 	}
 	w.s("withCheckOption")
-	w.s(n.WithCheckOption.String())
+	if v := int(n.WithCheckOption); v >= 0 && v < len(fpNamesViewCheckOption) {
+		w.s(fpNamesViewCheckOption[v])
+	} else {
+		w.s(n.WithCheckOption.String())
+	}
 }
 
 func (w *fpWriter) fpLoadStmt(n *pg.LoadStmt, parent any, field string, depth int) {
@@ -8146,7 +8512,11 @@ func (w *fpWriter) fpCreateTableAsStmt(n *pg.CreateTableAsStmt, parent any, fiel
 		w.s("true")
 	}
 	w.s("objtype")
-	w.s(n.Objtype.String())
+	if v := int(n.Objtype); v >= 0 && v < len(fpNamesObjectType) {
+		w.s(fpNamesObjectType[v])
+	} else {
+		w.s(n.Objtype.String())
+	}
 	if n.Query != nil {
 		mark := len(w.buf)
 		w.s("query")
@@ -8186,7 +8556,11 @@ func (w *fpWriter) fpCheckPointStmt(n *pg.CheckPointStmt, parent any, field stri
 func (w *fpWriter) fpDiscardStmt(n *pg.DiscardStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("target")
-	w.s(n.Target.String())
+	if v := int(n.Target); v >= 0 && v < len(fpNamesDiscardMode) {
+		w.s(fpNamesDiscardMode[v])
+	} else {
+		w.s(n.Target.String())
+	}
 }
 
 func (w *fpWriter) fpLockStmt(n *pg.LockStmt, parent any, field string, depth int) {
@@ -8230,7 +8604,11 @@ func (w *fpWriter) fpConstraintsSetStmt(n *pg.ConstraintsSetStmt, parent any, fi
 func (w *fpWriter) fpReindexStmt(n *pg.ReindexStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesReindexObjectType) {
+		w.s(fpNamesReindexObjectType[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.Name != "" {
 		w.s("name")
 		w.s(n.Name)
@@ -8292,7 +8670,11 @@ func (w *fpWriter) fpCreateConversionStmt(n *pg.CreateConversionStmt, parent any
 func (w *fpWriter) fpCreateCastStmt(n *pg.CreateCastStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("context")
-	w.s(n.Context.String())
+	if v := int(n.Context); v >= 0 && v < len(fpNamesCoercionContext) {
+		w.s(fpNamesCoercionContext[v])
+	} else {
+		w.s(n.Context.String())
+	}
 	if n.Func != nil {
 		mark := len(w.buf)
 		w.s("func")
@@ -8407,7 +8789,11 @@ func (w *fpWriter) fpDeallocateStmt(n *pg.DeallocateStmt, parent any, field stri
 func (w *fpWriter) fpDropOwnedStmt(n *pg.DropOwnedStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if len(n.Roles) > 0 {
 		mark := len(w.buf)
 		w.s("roles")
@@ -8484,7 +8870,11 @@ func (w *fpWriter) fpAlterTSConfigurationStmt(n *pg.AlterTSConfigurationStmt, pa
 		}
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesAlterTSConfigType) {
+		w.s(fpNamesAlterTSConfigType[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if n.MissingOk {
 		w.s("missing_ok")
 		w.s("true")
@@ -8546,7 +8936,11 @@ func (w *fpWriter) fpPublicationObjSpec(n *pg.PublicationObjSpec, parent any, fi
 		w.s(n.Name)
 	}
 	w.s("pubobjtype")
-	w.s(n.Pubobjtype.String())
+	if v := int(n.Pubobjtype); v >= 0 && v < len(fpNamesPublicationObjSpecType) {
+		w.s(fpNamesPublicationObjSpecType[v])
+	} else {
+		w.s(n.Pubobjtype.String())
+	}
 	if n.Pubtable != nil {
 		mark := len(w.buf)
 		w.s("pubtable")
@@ -8591,7 +8985,11 @@ func (w *fpWriter) fpCreatePublicationStmt(n *pg.CreatePublicationStmt, parent a
 func (w *fpWriter) fpAlterPublicationStmt(n *pg.AlterPublicationStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("action")
-	w.s(n.Action.String())
+	if v := int(n.Action); v >= 0 && v < len(fpNamesAlterPublicationAction) {
+		w.s(fpNamesAlterPublicationAction[v])
+	} else {
+		w.s(n.Action.String())
+	}
 	if n.ForAllTables {
 		w.s("for_all_tables")
 		w.s("true")
@@ -8657,7 +9055,11 @@ func (w *fpWriter) fpAlterSubscriptionStmt(n *pg.AlterSubscriptionStmt, parent a
 		w.s(n.Conninfo)
 	}
 	w.s("kind")
-	w.s(n.Kind.String())
+	if v := int(n.Kind); v >= 0 && v < len(fpNamesAlterSubscriptionType) {
+		w.s(fpNamesAlterSubscriptionType[v])
+	} else {
+		w.s(n.Kind.String())
+	}
 	if len(n.Options) > 0 {
 		mark := len(w.buf)
 		w.s("options")
@@ -8685,7 +9087,11 @@ func (w *fpWriter) fpAlterSubscriptionStmt(n *pg.AlterSubscriptionStmt, parent a
 func (w *fpWriter) fpDropSubscriptionStmt(n *pg.DropSubscriptionStmt, parent any, field string, depth int) {
 	_, _, _ = parent, field, depth
 	w.s("behavior")
-	w.s(n.Behavior.String())
+	if v := int(n.Behavior); v >= 0 && v < len(fpNamesDropBehavior) {
+		w.s(fpNamesDropBehavior[v])
+	} else {
+		w.s(n.Behavior.String())
+	}
 	if n.MissingOk {
 		w.s("missing_ok")
 		w.s("true")
@@ -8695,3 +9101,115 @@ func (w *fpWriter) fpDropSubscriptionStmt(n *pg.DropSubscriptionStmt, parent any
 		w.s(n.Subname)
 	}
 }
+
+var fpNamesA_Expr_Kind = [...]string{"A_EXPR_KIND_UNDEFINED", "AEXPR_OP", "AEXPR_OP_ANY", "AEXPR_OP_ALL", "AEXPR_DISTINCT", "AEXPR_NOT_DISTINCT", "AEXPR_NULLIF", "AEXPR_IN", "AEXPR_LIKE", "AEXPR_ILIKE", "AEXPR_SIMILAR", "AEXPR_BETWEEN", "AEXPR_NOT_BETWEEN", "AEXPR_BETWEEN_SYM", "AEXPR_NOT_BETWEEN_SYM"}
+
+var fpNamesAggSplit = [...]string{"AGG_SPLIT_UNDEFINED", "AGGSPLIT_SIMPLE", "AGGSPLIT_INITIAL_SERIAL", "AGGSPLIT_FINAL_DESERIAL"}
+
+var fpNamesAlterPublicationAction = [...]string{"ALTER_PUBLICATION_ACTION_UNDEFINED", "AP_AddObjects", "AP_DropObjects", "AP_SetObjects"}
+
+var fpNamesAlterSubscriptionType = [...]string{"ALTER_SUBSCRIPTION_TYPE_UNDEFINED", "ALTER_SUBSCRIPTION_OPTIONS", "ALTER_SUBSCRIPTION_CONNECTION", "ALTER_SUBSCRIPTION_SET_PUBLICATION", "ALTER_SUBSCRIPTION_ADD_PUBLICATION", "ALTER_SUBSCRIPTION_DROP_PUBLICATION", "ALTER_SUBSCRIPTION_REFRESH", "ALTER_SUBSCRIPTION_ENABLED", "ALTER_SUBSCRIPTION_SKIP"}
+
+var fpNamesAlterTSConfigType = [...]string{"ALTER_TSCONFIG_TYPE_UNDEFINED", "ALTER_TSCONFIG_ADD_MAPPING", "ALTER_TSCONFIG_ALTER_MAPPING_FOR_TOKEN", "ALTER_TSCONFIG_REPLACE_DICT", "ALTER_TSCONFIG_REPLACE_DICT_FOR_TOKEN", "ALTER_TSCONFIG_DROP_MAPPING"}
+
+var fpNamesAlterTableType = [...]string{"ALTER_TABLE_TYPE_UNDEFINED", "AT_AddColumn", "AT_AddColumnToView", "AT_ColumnDefault", "AT_CookedColumnDefault", "AT_DropNotNull", "AT_SetNotNull", "AT_DropExpression", "AT_CheckNotNull", "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_SetStorage", "AT_SetCompression", "AT_DropColumn", "AT_AddIndex", "AT_ReAddIndex", "AT_AddConstraint", "AT_ReAddConstraint", "AT_ReAddDomainConstraint", "AT_AlterConstraint", "AT_ValidateConstraint", "AT_AddIndexConstraint", "AT_DropConstraint", "AT_ReAddComment", "AT_AlterColumnType", "AT_AlterColumnGenericOptions", "AT_ChangeOwner", "AT_ClusterOn", "AT_DropCluster", "AT_SetLogged", "AT_SetUnLogged", "AT_DropOids", "AT_SetAccessMethod", "AT_SetTableSpace", "AT_SetRelOptions", "AT_ResetRelOptions", "AT_ReplaceRelOptions", "AT_EnableTrig", "AT_EnableAlwaysTrig", "AT_EnableReplicaTrig", "AT_DisableTrig", "AT_EnableTrigAll", "AT_DisableTrigAll", "AT_EnableTrigUser", "AT_DisableTrigUser", "AT_EnableRule", "AT_EnableAlwaysRule", "AT_EnableReplicaRule", "AT_DisableRule", "AT_AddInherit", "AT_DropInherit", "AT_AddOf", "AT_DropOf", "AT_ReplicaIdentity", "AT_EnableRowSecurity", "AT_DisableRowSecurity", "AT_ForceRowSecurity", "AT_NoForceRowSecurity", "AT_GenericOptions", "AT_AttachPartition", "AT_DetachPartition", "AT_DetachPartitionFinalize", "AT_AddIdentity", "AT_SetIdentity", "AT_DropIdentity", "AT_ReAddStatistics"}
+
+var fpNamesBoolExprType = [...]string{"BOOL_EXPR_TYPE_UNDEFINED", "AND_EXPR", "OR_EXPR", "NOT_EXPR"}
+
+var fpNamesBoolTestType = [...]string{"BOOL_TEST_TYPE_UNDEFINED", "IS_TRUE", "IS_NOT_TRUE", "IS_FALSE", "IS_NOT_FALSE", "IS_UNKNOWN", "IS_NOT_UNKNOWN"}
+
+var fpNamesCTEMaterialize = [...]string{"CTEMATERIALIZE_UNDEFINED", "CTEMaterializeDefault", "CTEMaterializeAlways", "CTEMaterializeNever"}
+
+var fpNamesCmdType = [...]string{"CMD_TYPE_UNDEFINED", "CMD_UNKNOWN", "CMD_SELECT", "CMD_UPDATE", "CMD_INSERT", "CMD_DELETE", "CMD_MERGE", "CMD_UTILITY", "CMD_NOTHING"}
+
+var fpNamesCoercionContext = [...]string{"COERCION_CONTEXT_UNDEFINED", "COERCION_IMPLICIT", "COERCION_ASSIGNMENT", "COERCION_PLPGSQL", "COERCION_EXPLICIT"}
+
+var fpNamesCoercionForm = [...]string{"COERCION_FORM_UNDEFINED", "COERCE_EXPLICIT_CALL", "COERCE_EXPLICIT_CAST", "COERCE_IMPLICIT_CAST", "COERCE_SQL_SYNTAX"}
+
+var fpNamesConstrType = [...]string{"CONSTR_TYPE_UNDEFINED", "CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED", "CONSTR_CHECK", "CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION", "CONSTR_FOREIGN", "CONSTR_ATTR_DEFERRABLE", "CONSTR_ATTR_NOT_DEFERRABLE", "CONSTR_ATTR_DEFERRED", "CONSTR_ATTR_IMMEDIATE"}
+
+var fpNamesDefElemAction = [...]string{"DEF_ELEM_ACTION_UNDEFINED", "DEFELEM_UNSPEC", "DEFELEM_SET", "DEFELEM_ADD", "DEFELEM_DROP"}
+
+var fpNamesDiscardMode = [...]string{"DISCARD_MODE_UNDEFINED", "DISCARD_ALL", "DISCARD_PLANS", "DISCARD_SEQUENCES", "DISCARD_TEMP"}
+
+var fpNamesDropBehavior = [...]string{"DROP_BEHAVIOR_UNDEFINED", "DROP_RESTRICT", "DROP_CASCADE"}
+
+var fpNamesFetchDirection = [...]string{"FETCH_DIRECTION_UNDEFINED", "FETCH_FORWARD", "FETCH_BACKWARD", "FETCH_ABSOLUTE", "FETCH_RELATIVE"}
+
+var fpNamesFunctionParameterMode = [...]string{"FUNCTION_PARAMETER_MODE_UNDEFINED", "FUNC_PARAM_IN", "FUNC_PARAM_OUT", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC", "FUNC_PARAM_TABLE", "FUNC_PARAM_DEFAULT"}
+
+var fpNamesGrantTargetType = [...]string{"GRANT_TARGET_TYPE_UNDEFINED", "ACL_TARGET_OBJECT", "ACL_TARGET_ALL_IN_SCHEMA", "ACL_TARGET_DEFAULTS"}
+
+var fpNamesGroupingSetKind = [...]string{"GROUPING_SET_KIND_UNDEFINED", "GROUPING_SET_EMPTY", "GROUPING_SET_SIMPLE", "GROUPING_SET_ROLLUP", "GROUPING_SET_CUBE", "GROUPING_SET_SETS"}
+
+var fpNamesImportForeignSchemaType = [...]string{"IMPORT_FOREIGN_SCHEMA_TYPE_UNDEFINED", "FDW_IMPORT_SCHEMA_ALL", "FDW_IMPORT_SCHEMA_LIMIT_TO", "FDW_IMPORT_SCHEMA_EXCEPT"}
+
+var fpNamesJoinType = [...]string{"JOIN_TYPE_UNDEFINED", "JOIN_INNER", "JOIN_LEFT", "JOIN_FULL", "JOIN_RIGHT", "JOIN_SEMI", "JOIN_ANTI", "JOIN_RIGHT_ANTI", "JOIN_UNIQUE_OUTER", "JOIN_UNIQUE_INNER"}
+
+var fpNamesJsonConstructorType = [...]string{"JSON_CONSTRUCTOR_TYPE_UNDEFINED", "JSCTOR_JSON_OBJECT", "JSCTOR_JSON_ARRAY", "JSCTOR_JSON_OBJECTAGG", "JSCTOR_JSON_ARRAYAGG"}
+
+var fpNamesJsonEncoding = [...]string{"JSON_ENCODING_UNDEFINED", "JS_ENC_DEFAULT", "JS_ENC_UTF8", "JS_ENC_UTF16", "JS_ENC_UTF32"}
+
+var fpNamesJsonFormatType = [...]string{"JSON_FORMAT_TYPE_UNDEFINED", "JS_FORMAT_DEFAULT", "JS_FORMAT_JSON", "JS_FORMAT_JSONB"}
+
+var fpNamesJsonValueType = [...]string{"JSON_VALUE_TYPE_UNDEFINED", "JS_TYPE_ANY", "JS_TYPE_OBJECT", "JS_TYPE_ARRAY", "JS_TYPE_SCALAR"}
+
+var fpNamesLimitOption = [...]string{"LIMIT_OPTION_UNDEFINED", "LIMIT_OPTION_DEFAULT", "LIMIT_OPTION_COUNT", "LIMIT_OPTION_WITH_TIES"}
+
+var fpNamesLockClauseStrength = [...]string{"LOCK_CLAUSE_STRENGTH_UNDEFINED", "LCS_NONE", "LCS_FORKEYSHARE", "LCS_FORSHARE", "LCS_FORNOKEYUPDATE", "LCS_FORUPDATE"}
+
+var fpNamesLockWaitPolicy = [...]string{"LOCK_WAIT_POLICY_UNDEFINED", "LockWaitBlock", "LockWaitSkip", "LockWaitError"}
+
+var fpNamesMinMaxOp = [...]string{"MIN_MAX_OP_UNDEFINED", "IS_GREATEST", "IS_LEAST"}
+
+var fpNamesNullTestType = [...]string{"NULL_TEST_TYPE_UNDEFINED", "IS_NULL", "IS_NOT_NULL"}
+
+var fpNamesObjectType = [...]string{"OBJECT_TYPE_UNDEFINED", "OBJECT_ACCESS_METHOD", "OBJECT_AGGREGATE", "OBJECT_AMOP", "OBJECT_AMPROC", "OBJECT_ATTRIBUTE", "OBJECT_CAST", "OBJECT_COLUMN", "OBJECT_COLLATION", "OBJECT_CONVERSION", "OBJECT_DATABASE", "OBJECT_DEFAULT", "OBJECT_DEFACL", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT", "OBJECT_EVENT_TRIGGER", "OBJECT_EXTENSION", "OBJECT_FDW", "OBJECT_FOREIGN_SERVER", "OBJECT_FOREIGN_TABLE", "OBJECT_FUNCTION", "OBJECT_INDEX", "OBJECT_LANGUAGE", "OBJECT_LARGEOBJECT", "OBJECT_MATVIEW", "OBJECT_OPCLASS", "OBJECT_OPERATOR", "OBJECT_OPFAMILY", "OBJECT_PARAMETER_ACL", "OBJECT_POLICY", "OBJECT_PROCEDURE", "OBJECT_PUBLICATION", "OBJECT_PUBLICATION_NAMESPACE", "OBJECT_PUBLICATION_REL", "OBJECT_ROLE", "OBJECT_ROUTINE", "OBJECT_RULE", "OBJECT_SCHEMA", "OBJECT_SEQUENCE", "OBJECT_SUBSCRIPTION", "OBJECT_STATISTIC_EXT", "OBJECT_TABCONSTRAINT", "OBJECT_TABLE", "OBJECT_TABLESPACE", "OBJECT_TRANSFORM", "OBJECT_TRIGGER", "OBJECT_TSCONFIGURATION", "OBJECT_TSDICTIONARY", "OBJECT_TSPARSER", "OBJECT_TSTEMPLATE", "OBJECT_TYPE", "OBJECT_USER_MAPPING", "OBJECT_VIEW"}
+
+var fpNamesOnCommitAction = [...]string{"ON_COMMIT_ACTION_UNDEFINED", "ONCOMMIT_NOOP", "ONCOMMIT_PRESERVE_ROWS", "ONCOMMIT_DELETE_ROWS", "ONCOMMIT_DROP"}
+
+var fpNamesOnConflictAction = [...]string{"ON_CONFLICT_ACTION_UNDEFINED", "ONCONFLICT_NONE", "ONCONFLICT_NOTHING", "ONCONFLICT_UPDATE"}
+
+var fpNamesOverridingKind = [...]string{"OVERRIDING_KIND_UNDEFINED", "OVERRIDING_NOT_SET", "OVERRIDING_USER_VALUE", "OVERRIDING_SYSTEM_VALUE"}
+
+var fpNamesParamKind = [...]string{"PARAM_KIND_UNDEFINED", "PARAM_EXTERN", "PARAM_EXEC", "PARAM_SUBLINK", "PARAM_MULTIEXPR"}
+
+var fpNamesPartitionRangeDatumKind = [...]string{"PARTITION_RANGE_DATUM_KIND_UNDEFINED", "PARTITION_RANGE_DATUM_MINVALUE", "PARTITION_RANGE_DATUM_VALUE", "PARTITION_RANGE_DATUM_MAXVALUE"}
+
+var fpNamesPartitionStrategy = [...]string{"PARTITION_STRATEGY_UNDEFINED", "PARTITION_STRATEGY_LIST", "PARTITION_STRATEGY_RANGE", "PARTITION_STRATEGY_HASH"}
+
+var fpNamesPublicationObjSpecType = [...]string{"PUBLICATION_OBJ_SPEC_TYPE_UNDEFINED", "PUBLICATIONOBJ_TABLE", "PUBLICATIONOBJ_TABLES_IN_SCHEMA", "PUBLICATIONOBJ_TABLES_IN_CUR_SCHEMA", "PUBLICATIONOBJ_CONTINUATION"}
+
+var fpNamesQuerySource = [...]string{"QUERY_SOURCE_UNDEFINED", "QSRC_ORIGINAL", "QSRC_PARSER", "QSRC_INSTEAD_RULE", "QSRC_QUAL_INSTEAD_RULE", "QSRC_NON_INSTEAD_RULE"}
+
+var fpNamesRTEKind = [...]string{"RTEKIND_UNDEFINED", "RTE_RELATION", "RTE_SUBQUERY", "RTE_JOIN", "RTE_FUNCTION", "RTE_TABLEFUNC", "RTE_VALUES", "RTE_CTE", "RTE_NAMEDTUPLESTORE", "RTE_RESULT"}
+
+var fpNamesReindexObjectType = [...]string{"REINDEX_OBJECT_TYPE_UNDEFINED", "REINDEX_OBJECT_INDEX", "REINDEX_OBJECT_TABLE", "REINDEX_OBJECT_SCHEMA", "REINDEX_OBJECT_SYSTEM", "REINDEX_OBJECT_DATABASE"}
+
+var fpNamesRoleSpecType = [...]string{"ROLE_SPEC_TYPE_UNDEFINED", "ROLESPEC_CSTRING", "ROLESPEC_CURRENT_ROLE", "ROLESPEC_CURRENT_USER", "ROLESPEC_SESSION_USER", "ROLESPEC_PUBLIC"}
+
+var fpNamesRoleStmtType = [...]string{"ROLE_STMT_TYPE_UNDEFINED", "ROLESTMT_ROLE", "ROLESTMT_USER", "ROLESTMT_GROUP"}
+
+var fpNamesRowCompareType = [...]string{"ROW_COMPARE_TYPE_UNDEFINED", "ROWCOMPARE_LT", "ROWCOMPARE_LE", "ROWCOMPARE_EQ", "ROWCOMPARE_GE", "ROWCOMPARE_GT", "ROWCOMPARE_NE"}
+
+var fpNamesSQLValueFunctionOp = [...]string{"SQLVALUE_FUNCTION_OP_UNDEFINED", "SVFOP_CURRENT_DATE", "SVFOP_CURRENT_TIME", "SVFOP_CURRENT_TIME_N", "SVFOP_CURRENT_TIMESTAMP", "SVFOP_CURRENT_TIMESTAMP_N", "SVFOP_LOCALTIME", "SVFOP_LOCALTIME_N", "SVFOP_LOCALTIMESTAMP", "SVFOP_LOCALTIMESTAMP_N", "SVFOP_CURRENT_ROLE", "SVFOP_CURRENT_USER", "SVFOP_USER", "SVFOP_SESSION_USER", "SVFOP_CURRENT_CATALOG", "SVFOP_CURRENT_SCHEMA"}
+
+var fpNamesSetOperation = [...]string{"SET_OPERATION_UNDEFINED", "SETOP_NONE", "SETOP_UNION", "SETOP_INTERSECT", "SETOP_EXCEPT"}
+
+var fpNamesSortByDir = [...]string{"SORT_BY_DIR_UNDEFINED", "SORTBY_DEFAULT", "SORTBY_ASC", "SORTBY_DESC", "SORTBY_USING"}
+
+var fpNamesSortByNulls = [...]string{"SORT_BY_NULLS_UNDEFINED", "SORTBY_NULLS_DEFAULT", "SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"}
+
+var fpNamesSubLinkType = [...]string{"SUB_LINK_TYPE_UNDEFINED", "EXISTS_SUBLINK", "ALL_SUBLINK", "ANY_SUBLINK", "ROWCOMPARE_SUBLINK", "EXPR_SUBLINK", "MULTIEXPR_SUBLINK", "ARRAY_SUBLINK", "CTE_SUBLINK"}
+
+var fpNamesTransactionStmtKind = [...]string{"TRANSACTION_STMT_KIND_UNDEFINED", "TRANS_STMT_BEGIN", "TRANS_STMT_START", "TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK", "TRANS_STMT_SAVEPOINT", "TRANS_STMT_RELEASE", "TRANS_STMT_ROLLBACK_TO", "TRANS_STMT_PREPARE", "TRANS_STMT_COMMIT_PREPARED", "TRANS_STMT_ROLLBACK_PREPARED"}
+
+var fpNamesVariableSetKind = [...]string{"VARIABLE_SET_KIND_UNDEFINED", "VAR_SET_VALUE", "VAR_SET_DEFAULT", "VAR_SET_CURRENT", "VAR_SET_MULTI", "VAR_RESET", "VAR_RESET_ALL"}
+
+var fpNamesViewCheckOption = [...]string{"VIEW_CHECK_OPTION_UNDEFINED", "NO_CHECK_OPTION", "LOCAL_CHECK_OPTION", "CASCADED_CHECK_OPTION"}
+
+var fpNamesWCOKind = [...]string{"WCOKIND_UNDEFINED", "WCO_VIEW_CHECK", "WCO_RLS_INSERT_CHECK", "WCO_RLS_UPDATE_CHECK", "WCO_RLS_CONFLICT_CHECK", "WCO_RLS_MERGE_UPDATE_CHECK", "WCO_RLS_MERGE_DELETE_CHECK"}
+
+var fpNamesXmlExprOp = [...]string{"XML_EXPR_OP_UNDEFINED", "IS_XMLCONCAT", "IS_XMLELEMENT", "IS_XMLFOREST", "IS_XMLPARSE", "IS_XMLPI", "IS_XMLROOT", "IS_XMLSERIALIZE", "IS_DOCUMENT"}
+
+var fpNamesXmlOptionType = [...]string{"XML_OPTION_TYPE_UNDEFINED", "XMLOPTION_DOCUMENT", "XMLOPTION_CONTENT"}
