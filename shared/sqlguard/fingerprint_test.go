@@ -1,6 +1,10 @@
 package sqlguard
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -162,4 +166,25 @@ func eachNode(n *pg.Node, f func(*pg.Node)) {
 		return true
 	}
 	walk(n)
+}
+
+// TestFingerprintNodesGenerated: fingerprint_nodes.go is what internal/fpgen
+// makes of the pg_query_go in go.mod, so a new pg_query_go cannot leave the Go
+// fingerprint following the old one's C.
+func TestFingerprintNodesGenerated(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "fingerprint_nodes.go")
+	if b, err := exec.Command("go", "run", "./internal/fpgen", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run ./internal/fpgen: %v\n%s", err, b)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("fingerprint_nodes.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("fingerprint_nodes.go is not what internal/fpgen generates now; run go generate ./shared/sqlguard")
+	}
 }
