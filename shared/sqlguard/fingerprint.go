@@ -28,10 +28,10 @@ import (
 // TestParseMatchesPgQuery hold the result to pg_query.Fingerprint.
 //
 // One difference is inherent to reading the protobuf tree: it cannot tell a
-// NULL string field from an empty one, which pg_query would write as the
-// field's name alone. The raw parser never leaves an empty name where a name
-// may be NULL (PostgreSQL refuses zero-length identifiers), and no input of
-// the tests shows a difference.
+// NULL string field from an empty one, which pg_query writes as the field's
+// name alone. Only an empty string literal makes an empty field, so parse
+// asks pg_query's C for the fingerprint when the text may hold one
+// (emptyLiteral).
 
 const fingerprintVersion = 3 // PG_QUERY_FINGERPRINT_VERSION, the hash's seed
 

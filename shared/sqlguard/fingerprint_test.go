@@ -2,6 +2,7 @@ package sqlguard
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,6 +103,10 @@ func fingerprintCases() []string {
 		"SELECT GROUPING(a), a FROM t GROUP BY GROUPING SETS ((a), ())",
 		"SELECT a INTO newt FROM t",
 		"TABLE t",
+		// Empty literals, which parse leaves to pg_query's C.
+		"COMMENT ON TABLE t IS ''", "COMMENT ON TABLE t IS NULL", "SECURITY LABEL ON TABLE t IS ''",
+		"NOTIFY ch, ''", "COPY t FROM ''", "LOAD ''", "LOAD $$$$", "LOAD $x$$x$", "LOAD E''", "LOAD U&''",
+		"LOAD 'it''s'", "CREATE TABLESPACE ts LOCATION ''", "SELECT '' FROM t",
 		chain(60), chain(99), chain(100), chain(101), chain(150),
 		nest(60), nest(98), nest(99), nest(100), nest(120),
 	}
@@ -124,7 +129,7 @@ func TestFingerprintMatchesPgQuery(t *testing.T) {
 	}
 	g := New(demoCatalog())
 	types := map[reflect.Type]bool{}
-	compared := 0
+	compared, inGo := 0, 0
 	for _, sql := range inputs {
 		if !strings.HasPrefix(sql, "SELECT f(f(") && !strings.HasPrefix(sql, "SELECT a + a") {
 			switch g.Check(sql, readNoGrants).Rule {
@@ -145,14 +150,21 @@ func TestFingerprintMatchesPgQuery(t *testing.T) {
 			t.Errorf("fingerprint of %q: got %s, want pg_query's %s", sql, got, want)
 		}
 		compared++
+		if emptyLiteral(sql) {
+			continue // fingerprinted by pg_query's C
+		}
+		if fp := fmt.Sprintf("%016x", fingerprint(tree.Stmts)); fp != want {
+			t.Errorf("Go fingerprint of %q: got %s, want pg_query's %s", sql, fp, want)
+		}
+		inGo++
 		for _, s := range tree.Stmts {
 			eachNode(s.Stmt, func(n *pg.Node) { types[reflect.TypeOf(n.Node)] = true })
 		}
 	}
-	if compared < 300 {
-		t.Errorf("only %d inputs compared", compared)
+	if compared < 300 || inGo < 300 {
+		t.Errorf("only %d inputs compared, %d of them fingerprinted in Go", compared, inGo)
 	}
-	t.Logf("%d inputs compared, reaching %d node types", compared, len(types))
+	t.Logf("%d inputs compared (%d fingerprinted in Go), reaching %d node types", compared, inGo, len(types))
 }
 
 // eachNode calls f on n and every Node below it.
