@@ -1544,7 +1544,7 @@ func (m *memCheck) funcCall(fc *pg.FuncCall, sc *mscope, from bool) (bound, rowB
 		m.deny(RuleFunctionNotAllowed, fc.Location, "function %s has no reviewed size class; it is refused until it has one", name)
 		return bound{}, oneRow
 	}
-	c := &call{m: m, fc: fc, name: name}
+	c := &call{m: m, fc: fc, name: name, args: make([]*pg.Node, 0, len(fc.Args)), b: make([]bound, 0, len(fc.Args))}
 	for _, a := range fc.Args {
 		if na := a.GetNamedArgExpr(); na != nil {
 			if !f.byName {
