@@ -92,3 +92,21 @@ func BenchmarkCheckVsParse(b *testing.B) {
 	b.ReportMetric(float64(parse.Microseconds())/float64(b.N), "parse-µs/op")
 	b.ReportMetric(ratios[len(ratios)/2], "ratio")
 }
+
+// BenchmarkFingerprintTree is the Go fingerprint alone, over trees already
+// parsed: what Check adds over a parse for it.
+func BenchmarkFingerprintTree(b *testing.B) {
+	var trees [][]*pg.RawStmt
+	for _, it := range loadCorpus(b, "legit-public.jsonl") {
+		tree, err := pg.Parse(it.SQL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		trees = append(trees, tree.Stmts)
+	}
+	for b.Loop() {
+		for _, t := range trees {
+			fingerprint(t)
+		}
+	}
+}

@@ -501,7 +501,7 @@ func (m *memCheck) selectLevel(s *pg.SelectStmt, sc *mscope) *rel {
 	for _, w := range s.WindowClause {
 		m.window(w.GetWindowDef(), sc)
 	}
-	out := &rel{}
+	out := &rel{cols: make([]bound, 0, len(s.TargetList)), names: make([]string, 0, len(s.TargetList))}
 	for _, t := range s.TargetList {
 		rt := t.GetResTarget()
 		if rt == nil {
@@ -1544,7 +1544,7 @@ func (m *memCheck) funcCall(fc *pg.FuncCall, sc *mscope, from bool) (bound, rowB
 		m.deny(RuleFunctionNotAllowed, fc.Location, "function %s has no reviewed size class; it is refused until it has one", name)
 		return bound{}, oneRow
 	}
-	c := &call{m: m, fc: fc, name: name}
+	c := &call{m: m, fc: fc, name: name, args: make([]*pg.Node, 0, len(fc.Args)), b: make([]bound, 0, len(fc.Args))}
 	for _, a := range fc.Args {
 		if na := a.GetNamedArgExpr(); na != nil {
 			if !f.byName {

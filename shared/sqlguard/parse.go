@@ -8,7 +8,7 @@ package sqlguard
 // github.com/pganalyze/pg_query_go/v5/parser (v5.1.0, pinned by go.sum). They
 // are declared here, with pointers to PostgreSQL's types as void *, because
 // that package's headers are not on this package's include path. The layouts
-// are pg_query.h's and pg_query_internal.h's; TestParseFingerprintMatches
+// are pg_query.h's and pg_query_internal.h's; TestParseMatchesPgQuery
 // checks the result against pg_query_go's exported functions.
 typedef struct {
 	char *message;
@@ -43,10 +43,11 @@ typedef struct {
 	PgQueryError *error;
 } sqlguard_parse_result;
 
-// sqlguard_parse is pg_query_parse_protobuf and pg_query_fingerprint over a
-// single run of the raw parser: the fingerprint is taken from the same tree
-// the protobuf is made of.
-static sqlguard_parse_result sqlguard_parse(const char *input) {
+// sqlguard_parse is pg_query_parse_protobuf and, when asked, pg_query's
+// fingerprint of the same tree. Go computes the fingerprint itself
+// (fingerprint.go) except when the text may hold an empty string literal:
+// see emptyLiteral.
+static sqlguard_parse_result sqlguard_parse(const char *input, int fingerprint) {
 	sqlguard_parse_result r = {0};
 	void *ctx = pg_query_enter_memory_context();
 	PgQueryInternalParsetreeAndError p = pg_query_raw_parse(input, 0);
@@ -54,7 +55,8 @@ static sqlguard_parse_result sqlguard_parse(const char *input) {
 	r.error = p.error;
 	if (p.error == NULL) {
 		r.tree = pg_query_nodes_to_protobuf(p.tree);
-		r.fingerprint = pg_query_fingerprint_node(p.tree);
+		if (fingerprint)
+			r.fingerprint = pg_query_fingerprint_node(p.tree);
 	}
 	pg_query_exit_memory_context(ctx);
 	return r;
@@ -64,6 +66,7 @@ import "C"
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	pg "github.com/pganalyze/pg_query_go/v5"
@@ -72,23 +75,49 @@ import (
 )
 
 // parse is pg_query.Parse that also returns pg_query's fingerprint of the whole
-// input, in pg_query.Fingerprint's hex form, from the same run of the parser.
+// input, in pg_query.Fingerprint's hex form, computed from the same tree.
 // For an input of one statement it equals the fingerprint of that statement
 // alone: the fingerprint ignores locations, whitespace, comments and ';'.
 func parse(sql string) (*pg.ParseResult, string, error) {
 	in := C.CString(sql)
 	defer C.free(unsafe.Pointer(in))
-	r := C.sqlguard_parse(in)
+	inC := emptyLiteral(sql)
+	var fpInC C.int
+	if inC {
+		fpInC = 1
+	}
+	r := C.sqlguard_parse(in, fpInC)
 	if r.error != nil {
 		defer C.pg_query_free_error(r.error)
 		return nil, "", parseErr(r.error)
 	}
 	defer C.free(unsafe.Pointer(r.tree.data))
 	tree := &pg.ParseResult{}
-	if err := proto.Unmarshal(C.GoBytes(unsafe.Pointer(r.tree.data), C.int(r.tree.len)), tree); err != nil {
+	// Unmarshalled straight from pg_query's buffer, without copying it into
+	// Go memory first: protobuf copies every string it decodes, and the tree
+	// has no bytes fields, so nothing refers to the buffer once it is freed.
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(r.tree.data)), int(r.tree.len))
+	if err := proto.Unmarshal(buf, tree); err != nil {
 		return nil, "", err
 	}
-	return tree, fmt.Sprintf("%016x", uint64(r.fingerprint)), nil
+	fp := uint64(r.fingerprint)
+	if !inC {
+		fp = fingerprint(tree.Stmts)
+	}
+	return tree, fmt.Sprintf("%016x", fp), nil
+}
+
+// emptyLiteral reports whether sql may hold an empty string literal: two
+// quotes with nothing between them (also after E, U& or N) or an empty
+// dollar quote. It is the one thing the Go fingerprint cannot see: a string
+// field the parser fills from a literal (the comment of COMMENT ON, NOTIFY's
+// payload, COPY's and LOAD's file name) is then empty where other fields are
+// NULL, the protobuf tree holds both as "", and pg_query writes the field's
+// name for the one and nothing for the other. Identifiers are never empty. A
+// false alarm (a quote doubled inside a literal) only costs pg_query's slower
+// C fingerprint.
+func emptyLiteral(sql string) bool {
+	return strings.Contains(sql, "''") || strings.Contains(sql, "$$")
 }
 
 // parseErr copies a pg_query error as pg_query_go reports it.

@@ -558,9 +558,9 @@ func (w *walker) resolve(names []string, star bool, sc *scope) []colRef {
 		var out []colRef
 		for s := sc; s != nil; s = s.parent {
 			for _, e := range s.entries {
-				for _, c := range e.cols {
+				for i, c := range e.cols {
 					if c.name == name {
-						out = append(out, c)
+						out = appendRef(out, e.cols, i)
 					}
 				}
 			}
@@ -586,9 +586,9 @@ func (w *walker) resolve(names []string, star bool, sc *scope) []colRef {
 					return e.cols
 				}
 				var out []colRef
-				for _, c := range e.cols {
+				for i, c := range e.cols {
 					if c.name == names[1] {
-						out = append(out, c)
+						out = appendRef(out, e.cols, i)
 					}
 				}
 				return out
@@ -596,6 +596,17 @@ func (w *walker) resolve(names []string, star bool, sc *scope) []colRef {
 		}
 	}
 	return nil
+}
+
+// appendRef appends cols[i] to out. The first match, nearly always the only
+// one, is returned as a one-element view of cols instead of a new slice;
+// its capacity ends with it, so a later append copies instead of writing
+// over cols.
+func appendRef(out, cols []colRef, i int) []colRef {
+	if out == nil {
+		return cols[i : i+1 : i+1]
+	}
+	return append(out, cols[i])
 }
 
 // record notes columns read, and in a write refuses sensitive ones.
