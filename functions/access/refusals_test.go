@@ -11,17 +11,6 @@ import (
 	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
-// refusals lists the request.refused entries RequestAccess has recorded.
-func refusals(env *requeststest.Env) []audit.Entry {
-	var out []audit.Entry
-	for _, e := range env.AuditEvents(access.EntryPoint) {
-		if e.Event == audit.EventRequestRefused {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // TestRefusalsAreAudited sends every kind of refusal RequestAccess gives a verified
 // person, as JSON and through the web form, and finds each on the trail with its code;
 // a request without a verified identity is the only one left off.
@@ -78,7 +67,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
-			before := len(refusals(env))
+			before := len(env.AuditEventsOf(access.EntryPoint, audit.EventRequestRefused))
 			var r requeststest.Response
 			if tc.form != nil {
 				r = form(t, tc.email, !tc.noCSRF, tc.form...)
@@ -88,7 +77,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 			if r.Status != tc.status || (tc.form == nil && tc.code != "" && r.Code() != tc.code) {
 				t.Fatalf("when %s, want = %d %s, got = %d %s", tc.desc, tc.status, tc.code, r.Status, r.Body)
 			}
-			got := refusals(env)[before:]
+			got := env.AuditEventsOf(access.EntryPoint, audit.EventRequestRefused)[before:]
 			if tc.code == "" {
 				if len(got) != 0 {
 					t.Errorf("when %s (no verified identity), want nothing recorded, got = %+v", tc.desc, got)
@@ -115,7 +104,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 		t.Errorf("want no request created by refusals, got = %d (%v)", created, err)
 	}
 	// The reason a refused request gave is kept with it, for the reviewer.
-	for _, e := range refusals(env) {
+	for _, e := range env.AuditEventsOf(access.EntryPoint, audit.EventRequestRefused) {
 		if e.Rule == "duration_too_long" && e.Reason != reason {
 			t.Errorf("want the refused request's reason on its entry, got = %q", e.Reason)
 		}

@@ -11,17 +11,6 @@ import (
 	"airlock.dev/airlock/shared/requests/requeststest"
 )
 
-// decisionRefusals lists the decision.refused entries ApprovalCallback has recorded.
-func decisionRefusals(env *requeststest.Env) []audit.Entry {
-	var out []audit.Entry
-	for _, e := range env.AuditEvents(approval.EntryPoint) {
-		if e.Event == audit.EventDecisionRefused {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // TestDecisionRefusalsAreAudited sends every kind of refusal ApprovalCallback gives a
 // verified person (API, web form, revocation) and finds each on the trail with its code;
 // a request without a verified identity is the only one left off.
@@ -64,7 +53,7 @@ func TestDecisionRefusalsAreAudited(t *testing.T) {
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
-			before := len(decisionRefusals(f.Env))
+			before := len(f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused))
 			var r requeststest.Response
 			if tc.form != "" {
 				r = f.Do("POST", web, tc.email, tc.form, "Content-Type", "application/x-www-form-urlencoded")
@@ -74,7 +63,7 @@ func TestDecisionRefusalsAreAudited(t *testing.T) {
 			if r.Status != tc.status || (tc.form == "" && tc.code != "" && r.Code() != tc.code) {
 				t.Fatalf("when %s, want = %d %s, got = %d %s", tc.desc, tc.status, tc.code, r.Status, r.Body)
 			}
-			got := decisionRefusals(f.Env)[before:]
+			got := f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused)[before:]
 			if tc.code == "" {
 				if len(got) != 0 {
 					t.Errorf("when %s (no verified identity), want nothing recorded, got = %+v", tc.desc, got)
@@ -113,25 +102,25 @@ func TestSlackRefusalsAreAudited(t *testing.T) {
 		{"not a block action", "payload=%7B%7D", "slack:unknown", "malformed_payload"},
 	}
 	for _, tc := range tcs {
-		before := len(decisionRefusals(f.Env))
+		before := len(f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused))
 		now := time.Now().Unix()
 		r := f.callback(t, tc.body, now, sign(signingSecret, now, tc.body))
 		if r.Code() != tc.code {
 			t.Errorf("when Slack sends %s, want code %s, got = %d %s", tc.desc, tc.code, r.Status, r.Body)
 		}
-		got := decisionRefusals(f.Env)[before:]
+		got := f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused)[before:]
 		if len(got) != 1 || got[0].Rule != tc.code || got[0].Actor != tc.actor || got[0].Details["via"] != "slack" {
 			t.Errorf("when Slack sends %s, want one refusal by %s with rule %s via slack, got = %+v", tc.desc, tc.actor, tc.code, got)
 		}
 	}
 	// A callback whose signature does not verify names nobody: its alert is the record.
-	before := len(decisionRefusals(f.Env))
+	before := len(f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused))
 	body := slackBody("U0LEAD1", notify.ActionApprove, id)
 	now := time.Now().Unix()
 	if r := f.callback(t, body, now, sign("not the secret", now, body)); r.Status != 401 {
 		t.Errorf("when the signature is wrong, want = 401, got = %d %s", r.Status, r.Body)
 	}
-	if got := decisionRefusals(f.Env)[before:]; len(got) != 0 {
+	if got := f.Env.AuditEventsOf(approval.EntryPoint, audit.EventDecisionRefused)[before:]; len(got) != 0 {
 		t.Errorf("when the signature is wrong, want no decision.refused entry, got = %+v", got)
 	}
 }
