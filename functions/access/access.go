@@ -119,15 +119,15 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) err
 	ctx := r.Context()
 	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
-		return err
+		return h.refuseVerified(ctx, rid, id.Email, err)
 	}
 	var body Request
 	if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, &body, err)
 	}
 	req, role, err := h.validate(id.Email, &body)
 	if err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, &body, err)
 	}
 	err = h.store.Create(ctx, req, func(ctx context.Context, req *requests.Request) error {
 		return h.record(ctx, rid, req)
@@ -137,7 +137,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) err
 			return h.auditUnavailable(rid, err)
 		}
 		h.logError(ctx, rid, "storing request", err)
-		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again")
+		return h.refuse(ctx, rid, id.Email, &body, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again"))
 	}
 	h.deliver(ctx)
 	httpapi.WriteJSON(w, http.StatusCreated, Response{
@@ -146,6 +146,44 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, rid string) err
 		ApprovalsRequired: req.ApprovalsRequired, Approvers: h.approvers(role, id.Email), ExpiresAt: req.ExpiresAt,
 	})
 	return nil
+}
+
+// refuse records request.refused for an authenticated request refused with cause (body
+// holds what was decoded of it) and returns cause, or audit_unavailable when the trail
+// cannot take the record: every refusal of a verified person is on the trail.
+func (h *Handler) refuse(ctx context.Context, rid, email string, body *Request, cause error) error {
+	e, ok := errors.AsType[*httpapi.Error](cause)
+	if !ok {
+		e = &httpapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: cause.Error()}
+	}
+	if e.Code == "audit_unavailable" {
+		return cause
+	}
+	entry := audit.Entry{
+		Event: audit.EventRequestRefused, Actor: email, Function: EntryPoint, RequestID: rid,
+		Decision: audit.DecisionDenied, Rule: e.Code, ErrorClass: e.Code, Message: e.Message, Reason: body.Reason,
+		Severity: audit.SeverityNotice,
+		Details:  map[string]any{"status": e.Status, "role": body.Role, "duration": body.Duration, "ticket": body.Ticket, "breakglass": body.BreakGlass},
+	}
+	switch {
+	case e.Status >= 500:
+		entry.Decision, entry.Severity = audit.DecisionError, audit.SeverityWarning
+	case e.Status == http.StatusForbidden:
+		entry.Severity = audit.SeverityWarning // asked for what the policy does not give them
+	}
+	if err := h.deps.Audit.Record(ctx, entry); err != nil {
+		return h.auditUnavailable(rid, err)
+	}
+	return cause
+}
+
+// refuseVerified records a refusal at authentication when the identity was verified (a
+// person the policy does not list); without one (401) there is nobody to record.
+func (h *Handler) refuseVerified(ctx context.Context, rid, email string, cause error) error {
+	if email == "" {
+		return cause
+	}
+	return h.refuse(ctx, rid, email, &Request{}, cause)
 }
 
 // approvers lists who may decide, without the requester, who never may.

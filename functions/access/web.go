@@ -203,19 +203,19 @@ func (h *Handler) createForm(w http.ResponseWriter, r *http.Request, rid string)
 	ctx := r.Context()
 	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
-		return err
+		return h.refuseVerified(ctx, rid, id.Email, err)
 	}
 	if err := r.ParseForm(); err != nil {
-		return h.formError(w, r, rid, id, httpapi.Errorf(http.StatusBadRequest, "malformed_form", "the form could not be read"))
-	}
-	csrf, err := h.csrf(ctx)
-	if err != nil || csrf.Check(r.PostForm.Get("csrf"), id.Email, time.Now()) != nil {
-		return h.formError(w, r, rid, id, httpapi.Errorf(http.StatusForbidden, "csrf", "%s", httpapi.ErrCSRF.Error()))
+		return h.formError(w, r, rid, id, h.refuse(ctx, rid, id.Email, &Request{}, httpapi.Errorf(http.StatusBadRequest, "malformed_form", "the form could not be read")))
 	}
 	body := &Request{Role: r.PostForm.Get("role"), Reason: r.PostForm.Get("reason"), Duration: r.PostForm.Get("duration"), Ticket: r.PostForm.Get("ticket")}
+	csrf, err := h.csrf(ctx)
+	if err != nil || csrf.Check(r.PostForm.Get("csrf"), id.Email, time.Now()) != nil {
+		return h.formError(w, r, rid, id, h.refuse(ctx, rid, id.Email, body, httpapi.Errorf(http.StatusForbidden, "csrf", "%s", httpapi.ErrCSRF.Error())))
+	}
 	req, _, err := h.validate(id.Email, body)
 	if err != nil {
-		return h.formError(w, r, rid, id, err)
+		return h.formError(w, r, rid, id, h.refuse(ctx, rid, id.Email, body, err))
 	}
 	err = h.store.Create(ctx, req, func(ctx context.Context, req *requests.Request) error { return h.record(ctx, rid, req) })
 	if err != nil {
@@ -223,7 +223,7 @@ func (h *Handler) createForm(w http.ResponseWriter, r *http.Request, rid string)
 			return h.formError(w, r, rid, id, h.auditUnavailable(rid, err))
 		}
 		h.logError(ctx, rid, "storing request", err)
-		return h.formError(w, r, rid, id, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again"))
+		return h.formError(w, r, rid, id, h.refuse(ctx, rid, id.Email, body, httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the request could not be stored; nothing was created, try again")))
 	}
 	h.deliver(ctx)
 	return h.page(w, r, rid, id, http.StatusCreated, func(d *pageData) { d.Created = req })

@@ -141,25 +141,68 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rid string) erro
 	ctx := r.Context()
 	id, err := h.deps.Authenticate(ctx, r)
 	if err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, "api", nil, err)
 	}
 	var body Request
 	if err := httpapi.DecodeJSON(w, r, maxBody, &body); err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, "api", &body, err)
 	}
 	if body.Decision == "revoke" {
-		return h.revoke(w, r, rid, id.Email, &body)
+		return h.refuse(ctx, rid, id.Email, "api", &body, h.revoke(w, r, rid, id.Email, &body))
 	}
 	d := requests.Decision{RequestID: strings.TrimSpace(body.RequestID), Approver: id.Email, Decision: body.Decision, Comment: strings.TrimSpace(body.Comment), Via: "api"}
 	if err := validate(d, body.GrantID); err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, "api", &body, err)
 	}
 	out, err := h.Decide(ctx, rid, d)
 	if err != nil {
-		return err
+		return h.refuse(ctx, rid, id.Email, "api", &body, err)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, response(out, d.Decision))
 	return nil
+}
+
+// refuse records decision.refused for a request from a verified actor (an approver's
+// token, or a Slack user whose callback's signature verified) that was refused with
+// cause (body: what was read of it), and returns cause, or audit_unavailable when the
+// trail cannot take the record. A nil cause, a request with no verified actor (401),
+// and audit_unavailable itself pass through unrecorded.
+func (h *Handler) refuse(ctx context.Context, rid, actor, via string, body *Request, cause error) error {
+	if cause == nil || actor == "" {
+		return cause
+	}
+	e, ok := errors.AsType[*httpapi.Error](cause)
+	if !ok {
+		e = &httpapi.Error{Status: http.StatusInternalServerError, Code: "internal", Message: cause.Error()}
+	}
+	if e.Code == "audit_unavailable" {
+		return cause
+	}
+	if body == nil {
+		body = &Request{}
+	}
+	entry := audit.Entry{
+		Event: audit.EventDecisionRefused, Actor: actor, Function: EntryPoint, RequestID: rid,
+		Decision: audit.DecisionDenied, Rule: e.Code, ErrorClass: e.Code, Message: e.Message, Reason: body.Comment,
+		Severity: audit.SeverityNotice,
+		Details:  map[string]any{"status": e.Status, "via": via, "decision": body.Decision},
+	}
+	if id := strings.TrimSpace(body.RequestID); id != "" && len(id) <= 64 {
+		entry.AccessRequestID = id
+	}
+	if body.GrantID != 0 {
+		entry.Details["grant_id"] = fmt.Sprint(body.GrantID)
+	}
+	switch {
+	case e.Status >= 500:
+		entry.Decision, entry.Severity = audit.DecisionError, audit.SeverityWarning
+	case e.Status == http.StatusForbidden:
+		entry.Severity = audit.SeverityWarning // deciding what they may not: self-approval, not an approver
+	}
+	if err := h.deps.Audit.Record(ctx, entry); err != nil {
+		return h.deps.AuditUnavailable(rid, err, "the audit trail could not confirm the record of this refusal; nothing changed")
+	}
+	return cause
 }
 
 func validate(d requests.Decision, grantID int64) error {

@@ -147,7 +147,8 @@ func TestWalkthrough(t *testing.T) {
 	for _, e := range f.AuditEvents(approval.EntryPoint) {
 		got = append(got, e.Event+":"+e.Actor)
 	}
-	want := "request.created:dev1@example.com request.approved:lead1@example.com grant.created:lead1@example.com"
+	// lead2's late approval was refused, and the refusal is on the trail too.
+	want := "request.created:dev1@example.com request.approved:lead1@example.com grant.created:lead1@example.com decision.refused:lead2@example.com"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("audit: %v, want %s", got, want)
 	}

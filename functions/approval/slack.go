@@ -77,32 +77,43 @@ func (h *Handler) serveSlack(w http.ResponseWriter, r *http.Request, rid string)
 		h.log(ctx, slog.LevelError, rid, "approval: checking for a replayed Slack callback", err)
 		return httpapi.Errorf(http.StatusServiceUnavailable, "database_unavailable", "the callback could not be checked; nothing changed")
 	}
+	// From here the callback is Slack's, signed: its refusals are on the trail, as the
+	// approver the policy maps its user to, or "slack:" and the user id.
+	actor := "slack:unknown"
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "the body is not a Slack interaction form")
+		return h.refuse(ctx, rid, actor, "slack", nil, httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "the body is not a Slack interaction form"))
 	}
 	var p slackPayload
 	if err := json.Unmarshal([]byte(form.Get("payload")), &p); err != nil || p.Type != "block_actions" || len(p.Actions) != 1 {
-		return httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "expected a block_actions payload with one action")
+		if p.User.ID != "" {
+			actor = "slack:" + p.User.ID
+		}
+		return h.refuse(ctx, rid, actor, "slack", nil, httpapi.Errorf(http.StatusBadRequest, "malformed_payload", "expected a block_actions payload with one action"))
 	}
+	actor = "slack:" + p.User.ID
 	email, ok := h.deps.Policy.SlackUser(p.User.ID)
 	if !ok {
-		return httpapi.Errorf(http.StatusUnauthorized, "unknown_slack_user", "Slack user %s is not mapped to an approver in the policy (slack_users)", p.User.ID)
+		return h.refuse(ctx, rid, actor, "slack", &Request{RequestID: p.Actions[0].Value},
+			httpapi.Errorf(http.StatusUnauthorized, "unknown_slack_user", "Slack user %s is not mapped to an approver in the policy (slack_users)", p.User.ID))
 	}
 	d := requests.Decision{RequestID: p.Actions[0].Value, Approver: strings.ToLower(email), Via: "slack"}
+	asked := &Request{RequestID: d.RequestID, Decision: p.Actions[0].ActionID}
 	switch p.Actions[0].ActionID {
 	case notify.ActionApprove:
 		d.Decision = requests.Approve
 	case notify.ActionDeny:
 		d.Decision = requests.Deny
 	default:
-		return httpapi.Errorf(http.StatusBadRequest, "unknown_action", "unknown action %q", p.Actions[0].ActionID)
+		return h.refuse(ctx, rid, d.Approver, "slack", asked, httpapi.Errorf(http.StatusBadRequest, "unknown_action", "unknown action %q", p.Actions[0].ActionID))
 	}
+	asked.Decision = d.Decision
 	if err := validate(d, 0); err != nil {
-		return err
+		return h.refuse(ctx, rid, d.Approver, "slack", asked, err)
 	}
 	out, err := h.Decide(ctx, rid, d)
 	if err != nil {
+		err = h.refuse(ctx, rid, d.Approver, "slack", asked, err)
 		// Slack gets the same status as the API, 503 audit_unavailable included, not a
 		// 200: Slack takes any 200 as "handled" and shows no error, so the approver would
 		// believe the press worked when nothing was decided. On a non-200 Slack marks the

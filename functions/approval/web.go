@@ -34,24 +34,25 @@ func (h *Handler) serveWeb(w http.ResponseWriter, r *http.Request, rid string) e
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
-		return httpapi.Errorf(http.StatusBadRequest, "malformed_form", "the form could not be read")
+		return h.refuse(ctx, rid, id.Email, "web", nil, httpapi.Errorf(http.StatusBadRequest, "malformed_form", "the form could not be read"))
 	}
+	body := &Request{RequestID: r.PostForm.Get("request_id"), Decision: r.PostForm.Get("decision"), Comment: r.PostForm.Get("comment")}
 	key, err := httpapi.CSRFKey(ctx, h.web.csrfSecret, h.web.secrets)
 	if err != nil {
 		h.log(ctx, slog.LevelError, rid, "approval: reading the CSRF key", err)
-		return httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the form cannot be checked right now")
+		return h.refuse(ctx, rid, id.Email, "web", body, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable", "the form cannot be checked right now"))
 	}
 	if (&httpapi.CSRF{Key: key}).Check(r.PostForm.Get("csrf"), id.Email, time.Now()) != nil {
-		return h.webAnswer(w, http.StatusForbidden, httpapi.ErrCSRF.Error())
+		return h.webError(w, h.refuse(ctx, rid, id.Email, "web", body, httpapi.Errorf(http.StatusForbidden, "csrf", "%s", httpapi.ErrCSRF.Error())))
 	}
 	d := requests.Decision{RequestID: strings.TrimSpace(r.PostForm.Get("request_id")), Approver: id.Email,
 		Decision: r.PostForm.Get("decision"), Comment: strings.TrimSpace(r.PostForm.Get("comment")), Via: "web"}
 	if err := validate(d, 0); err != nil {
-		return h.webError(w, err)
+		return h.webError(w, h.refuse(ctx, rid, id.Email, "web", body, err))
 	}
 	out, err := h.Decide(ctx, rid, d)
 	if err != nil {
-		return h.webError(w, err)
+		return h.webError(w, h.refuse(ctx, rid, id.Email, "web", body, err))
 	}
 	resp := response(out, d.Decision)
 	msg := "You chose " + d.Decision + " on " + resp.RequestID + ": it is now " + resp.Status + "."

@@ -70,6 +70,11 @@ func TestForbiddenStatementAlert(t *testing.T) {
 	}
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {
+			// Each case is the person's first attempt in a while: the channel's limit per
+			// person (TestForbiddenStatementAlertLimited) would otherwise hold back the last.
+			if _, err := h.admin.Exec(context.Background(), `DELETE FROM airlock.notification_limits`); err != nil {
+				t.Fatal(err)
+			}
 			before := len(h.securityMessages(alerts.EventForbiddenStatement))
 			r := h.post(dev1, tc.req)
 			if r.status == http.StatusOK {
@@ -95,6 +100,49 @@ func TestForbiddenStatementAlert(t *testing.T) {
 				t.Errorf("when sending %q, want one security-channel message naming %s, got = %v", tc.req.SQL, dev1, msgs)
 			}
 		})
+	}
+}
+
+// TestForbiddenStatementAlertLimited is an insider's flood of DELETEs, each spelled
+// differently (statement text, the case of the e-mail, a bad envelope): every one is on
+// the trail, the security channel hears the limit's worth, and another person's attempt
+// and another kind of alert about the same person are still heard.
+func TestForbiddenStatementAlertLimited(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	kind, _ := alerts.Lookup(alerts.EventForbiddenStatement)
+	limit := kind.NotifyLimit.Max
+	for i := range 10 {
+		who := dev1
+		if i%2 == 1 {
+			who = strings.ToUpper(dev1)
+		}
+		req := query.Request{SQL: fmt.Sprintf(`DELETE FROM trades WHERE id = %d`, i)}
+		if i%3 == 2 {
+			req = query.Request{SQL: fmt.Sprintf(`/* %d */ delete from TRADES`, i), MaxRows: -1}
+		}
+		if r := h.post(who, req); r.status == http.StatusOK {
+			t.Fatalf("when %s sends %q, want a refusal, got = %s", who, req.SQL, r)
+		}
+	}
+	var entries int
+	for _, e := range h.alertsOf(alerts.EventForbiddenStatement, "") {
+		if a, _ := e["actor"].(string); strings.EqualFold(a, dev1) {
+			entries++
+		}
+	}
+	if entries != 10 {
+		t.Errorf("after 10 DELETE attempts, want 10 %s entries on the trail, got = %d", alerts.EventForbiddenStatement, entries)
+	}
+	if msgs := h.securityMessages(alerts.EventForbiddenStatement); len(msgs) != limit {
+		t.Errorf("after 10 DELETE attempts, want %d security-channel messages (the limit), got = %d: %v", limit, len(msgs), msgs)
+	}
+	h.query(dev2, `DELETE FROM trades`)
+	if msgs := h.securityMessages(alerts.EventForbiddenStatement); len(msgs) != limit+1 || !strings.HasPrefix(msgs[limit], dev2+"|") {
+		t.Errorf("when another person tries a DELETE, want their message queued, got = %v", msgs)
+	}
+	h.query(dev1, `SELECT email FROM users LIMIT 1`)
+	if msgs := h.securityMessages(alerts.EventMaskedColumnAccess); len(msgs) != 1 {
+		t.Errorf("when the same person reads a masked column, want that alert queued, got = %v", msgs)
 	}
 }
 

@@ -60,7 +60,30 @@ type Kind struct {
 	// (the same columns, say) within this long; 0 sends every one. The audit entry is
 	// written every time whatever this says.
 	NotifyEvery time.Duration
+	// NotifyLimit caps the security channel's messages of this kind about one person
+	// (their e-mail compared without case; the statement, columns or request do not
+	// matter): at most Max within Per, the first message after a window that held some
+	// back saying how many. The audit entry, and so the metric, is written every time.
+	// Kinds that report an attempt, refused or harmless, have a limit (5 in 10 minutes): an insider
+	// can repeat those at will and would otherwise bury the channel. Kinds that report
+	// something that happened (break-glass opened, a write committed, an approval given)
+	// have none: each is a change a person must look at, and none can be made at will
+	// without a grant or an approver.
+	NotifyLimit Rate
 }
+
+// A Rate is at most Max within Per; the zero Rate is no limit.
+type Rate struct {
+	Max int
+	Per time.Duration
+}
+
+// The security channel's limit per person and kind, for the kinds that report
+// attempts: five messages in ten minutes show a pattern; the rest are on the trail.
+const (
+	perPersonMax    = 5
+	perPersonWindow = 10 * time.Minute
+)
 
 // Kinds lists every alert, in the order of the README's table.
 func Kinds() []Kind {
@@ -70,18 +93,21 @@ func Kinds() []Kind {
 			When:        "a request holds DELETE, TRUNCATE, MERGE, DDL or a role change anywhere (also inside EXPLAIN, a CTE or a second statement); it is refused",
 			Description: "An attempt at DELETE, TRUNCATE, DDL or a role change, which Airlock never allows.",
 			Fields:      []string{"actor", "function", "request_id", "sql", "decision", "rule", "message", "details.forbidden"},
+			NotifyLimit: Rate{perPersonMax, perPersonWindow},
 		},
 		{
 			Event: EventDeniedBurst, Severity: audit.SeverityWarning, Source: SourceAudit, RaisedBy: "ExecuteQuery",
 			When:        "a person's refused queries within `alerts.denied_burst.window` reach `alerts.denied_burst.count`, and again at every further multiple of it",
 			Description: "A burst of denied queries from one person: probing for what the guard lets through.",
 			Fields:      []string{"actor", "function", "request_id", "rule", "message", "details.denied", "details.window"},
+			NotifyLimit: Rate{perPersonMax, perPersonWindow},
 		},
 		{
 			Event: EventMaskedColumnAccess, Severity: audit.SeverityWarning, Source: SourceAudit, RaisedBy: "ExecuteQuery",
 			When:        "a query reads, filters, sorts or groups by a sensitive column the person may only see masked (the database masks it; the attempt is still worth knowing)",
 			Description: "A query touched a column the person may only see masked.",
 			Fields:      []string{"actor", "function", "request_id", "sql", "decision", "tables", "masked_columns", "message"},
+			NotifyLimit: Rate{perPersonMax, perPersonWindow},
 			NotifyEvery: time.Hour,
 		},
 		{
@@ -113,6 +139,7 @@ func Kinds() []Kind {
 			When:        "a Slack callback whose signature verifies arrives again, however its signature or timestamp is spelled; it is refused (401 `replayed`)",
 			Description: "A signed Slack callback was received a second time: someone is replaying a captured approval.",
 			Fields:      []string{"actor", "function", "request_id", "decision", "message", "details.slack_user"},
+			NotifyLimit: Rate{perPersonMax, perPersonWindow},
 			NotifyEvery: time.Hour,
 		},
 		{

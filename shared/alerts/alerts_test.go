@@ -2,7 +2,9 @@ package alerts_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"airlock.dev/airlock/shared/db"
 	"airlock.dev/airlock/shared/dbtest"
 	"airlock.dev/airlock/shared/migrate"
+	"airlock.dev/airlock/shared/outbox"
 	"airlock.dev/airlock/shared/policy"
 )
 
@@ -354,4 +357,212 @@ func TestCountDenial(t *testing.T) {
 	if left != 1 {
 		t.Errorf("want old refusals deleted, got %d rows left", left)
 	}
+}
+
+// channelMessages lists the security channel's messages of event about actor (any
+// case), oldest first.
+func (e *env) channelMessages(t *testing.T, event, actor string) []outbox.Message {
+	t.Helper()
+	rows, err := e.admin.Query(context.Background(), `SELECT payload::text FROM airlock.notifications
+		WHERE channel = 'security' AND payload->>'event' = $1 AND lower(payload->>'actor') = lower($2) ORDER BY id`, event, actor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (outbox.Message, error) {
+		var s string
+		var m outbox.Message
+		if err := r.Scan(&s); err != nil {
+			return m, err
+		}
+		return m, json.Unmarshal([]byte(s), &m)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// count counts the trail's entries of event whose actor is actor, in any case.
+func (e *env) count(t *testing.T, event, actor string) int {
+	t.Helper()
+	b, err := os.ReadFile(e.trail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var x audit.Entry
+		if err := json.Unmarshal([]byte(line), &x); err != nil {
+			t.Fatal(err)
+		}
+		if x.Event == event && strings.EqualFold(x.Actor, actor) {
+			n++
+		}
+	}
+	return n
+}
+
+// attempt is dev's i-th forbidden statement, as an insider varies it: the e-mail's case
+// and the statement's text change every time.
+func attempt(dev string, i int) audit.Entry {
+	b := base()
+	b.Actor = dev
+	if i%2 == 1 {
+		b.Actor = strings.ToUpper(dev)
+	} else if i%3 == 0 {
+		b.Actor = strings.ToUpper(dev[:1]) + dev[1:]
+	}
+	b.SQL = fmt.Sprintf("DELETE FROM trades WHERE id = %d -- %d", i, i*7)
+	return alerts.ForbiddenStatement(b, "delete")
+}
+
+// TestRaiseLimitsTheChannelPerPersonAndKind is the insider's flood: ten DELETE attempts,
+// each spelled differently, reach the channel at most the limit's times, while each is in
+// the trail and other people and other kinds are heard as before.
+func TestRaiseLimitsTheChannelPerPersonAndKind(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	lim := must(alerts.Lookup(alerts.EventForbiddenStatement)).NotifyLimit
+	if lim.Max <= 0 || lim.Max >= 10 || lim.Per <= 0 {
+		t.Fatalf("want forbidden statements limited to fewer than 10 messages per person, got = %+v", lim)
+	}
+	const dev = "dev1@example.com"
+	total := 0
+	for i := range 10 {
+		// A new Raiser each time: another function instance, with nothing in memory.
+		r := &alerts.Raiser{Audit: e.raiser.Audit, Pool: e.raiser.Pool, Role: e.raiser.Role}
+		n, err := r.Raise(ctx, nil, attempt(dev, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	msgs := e.channelMessages(t, alerts.EventForbiddenStatement, dev)
+	if total != lim.Max || len(msgs) != lim.Max {
+		t.Errorf("after 10 DELETE attempts, want %d messages queued, got = %d (Raise said %d)", lim.Max, len(msgs), total)
+	}
+	if got := e.count(t, alerts.EventForbiddenStatement, dev); got != 10 {
+		t.Errorf("want every one of the 10 attempts in the audit trail, got = %d", got)
+	}
+	if last := msgs[len(msgs)-1]; last.HeldUntil == "" || !strings.Contains(last.Text, "held back until") {
+		t.Errorf("want the message that reaches the limit to say the rest are held back, got = %+v", last)
+	}
+
+	// Another person, and another kind by the same person, are heard.
+	if n, _ := e.raiser.Raise(ctx, nil, attempt("dev2@example.com", 0)); n != 1 {
+		t.Errorf("when another person tries a DELETE, want their message queued, got = %d", n)
+	}
+	if n, _ := e.raiser.Raise(ctx, nil, alerts.DeniedBurst(base(), 10, 10*time.Minute)); n != 1 {
+		t.Errorf("when the same person's burst alert follows, want it queued, got = %d", n)
+	}
+	if n, _ := e.raiser.Raise(ctx, nil, alerts.MaskedColumnAccess(base())); n != 1 {
+		t.Errorf("when the same person touches masked columns, want it queued, got = %d", n)
+	}
+	// Kinds that report a change are never held back.
+	for i := range lim.Max + 2 {
+		if n, _ := e.raiser.Raise(ctx, nil, alerts.BulkWrite(base(), "accounts", 15, 10)); n != 1 {
+			t.Errorf("when raising bulk write %d, want it queued (never limited), got = %d", i+1, n)
+		}
+	}
+
+	// Once the window has passed, the next message is posted and says how many were held.
+	if _, err := e.admin.Exec(ctx, `UPDATE airlock.notification_limits SET window_start = window_start - $1::interval`, lim.Per.String()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.raiser.Raise(ctx, nil, attempt(dev, 11)); n != 1 {
+		t.Fatalf("after the window, want the next attempt posted, got = %d", n)
+	}
+	msgs = e.channelMessages(t, alerts.EventForbiddenStatement, dev)
+	next := msgs[len(msgs)-1]
+	if want := 10 - lim.Max; next.Held != want || next.HeldSince == "" || !strings.Contains(next.Text, fmt.Sprintf("%d more like this were held back", want)) {
+		t.Errorf("want the first message after the window to say %d were held back, got = %+v", want, next)
+	}
+	if n, _ := e.raiser.Raise(ctx, nil, attempt(dev, 12)); n != 1 {
+		t.Errorf("want the second of the new window posted, got = %d", n)
+	}
+	if m := e.channelMessages(t, alerts.EventForbiddenStatement, dev); m[len(m)-1].Held != 0 {
+		t.Errorf("want the held count told once, got it again: %+v", m[len(m)-1])
+	}
+}
+
+// TestRaiseLimitConcurrent: two instances raising a person's alert at once, with one
+// place left in the window, do not both take it: the second waits for the first's row.
+func TestRaiseLimitConcurrent(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const dev = "dev3@example.com"
+	lim := must(alerts.Lookup(alerts.EventForbiddenStatement)).NotifyLimit
+	for i := range lim.Max - 1 {
+		if n, err := e.raiser.Raise(ctx, nil, attempt(dev, i)); err != nil || n != 1 {
+			t.Fatalf("filling the window: attempt %d queued %d, err = %v", i+1, n, err)
+		}
+	}
+	first, err := e.raiser.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(context.Background())
+	if _, err := db.Exec(ctx, first.Conn(), "SET LOCAL ROLE "+pgx.Identifier{e.raiser.Role}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	n1, err := e.raiser.Raise(ctx, first, attempt(dev, 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan int, 1)
+	go func() {
+		r := &alerts.Raiser{Audit: e.raiser.Audit, Pool: e.raiser.Pool, Role: e.raiser.Role}
+		n, err := r.Raise(ctx, nil, attempt(strings.ToUpper(dev), 21))
+		if err != nil {
+			t.Error(err)
+		}
+		second <- n
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var waiting int
+		if err := e.admin.QueryRow(ctx, `
+			SELECT count(*) FROM pg_locks
+			 WHERE NOT granted AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second raiser never waited for the first's count")
+		}
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n2 := <-second; n1 != 1 || n2 != 0 {
+		t.Errorf("when two raisers race for the last place, want 1 and 0 queued, got = %d and %d", n1, n2)
+	}
+	if got := len(e.channelMessages(t, alerts.EventForbiddenStatement, dev)); got != lim.Max {
+		t.Errorf("want %d messages, got = %d", lim.Max, got)
+	}
+	if got := e.count(t, alerts.EventForbiddenStatement, dev); got != lim.Max+1 {
+		t.Errorf("want both racing attempts in the trail (%d entries), got = %d", lim.Max+1, got)
+	}
+}
+
+// TestKindsLimits: the kinds that report attempts are limited per person; the ones that
+// report a change are not (see Kind.NotifyLimit).
+func TestKindsLimits(t *testing.T) {
+	limited := map[string]bool{
+		alerts.EventForbiddenStatement: true, alerts.EventDeniedBurst: true,
+		alerts.EventMaskedColumnAccess: true, alerts.EventSlackReplay: true,
+	}
+	for _, k := range alerts.Kinds() {
+		if got := k.NotifyLimit.Max > 0 && k.NotifyLimit.Per > 0; got != limited[k.Event] {
+			t.Errorf("kind %s: want limited per person = %v, got = %+v", k.Event, limited[k.Event], k.NotifyLimit)
+		}
+	}
+}
+
+func must[T any](v T, ok bool) T {
+	if !ok {
+		panic("must: not found")
+	}
+	return v
 }

@@ -47,6 +47,12 @@ func key(e audit.Entry) string {
 	return strings.Join(parts, "|")
 }
 
+// limitKey is what NotifyLimit counts by: the kind and the person, however the
+// e-mail's case is spelled.
+func limitKey(e audit.Entry) string {
+	return e.Event + "|" + strings.ToLower(strings.TrimSpace(e.Actor))
+}
+
 // queue puts the security channel's messages for the alert entries es into the outbox,
 // in tx, except those whose kind's NotifyEvery says the same alert was queued recently. It
 // returns how many it queued. tx must act as a role that may write airlock.notifications.
@@ -64,14 +70,19 @@ func queue(ctx context.Context, tx pgx.Tx, es ...audit.Entry) (int, error) {
 
 // queueInto adds to b what queues the messages of es, counting into queued those that
 // are queued: a repeatable kind's message only if the same alert (by key) was not queued
-// within its NotifyEvery, decided by the outbox among instances.
+// within its NotifyEvery, and a limited kind's only within its NotifyLimit for the
+// person, both decided by the outbox among instances.
 func queueInto(b *pgx.Batch, es []audit.Entry, queued *int) error {
 	for _, e := range es {
 		k, ok := Lookup(e.Event)
 		if !ok {
 			return fmt.Errorf("alerts: %q is not an alert", e.Event)
 		}
-		if err := outbox.Queue(b, Message(e), k.NotifyEvery, queued); err != nil {
+		var lim outbox.Limit
+		if k.NotifyLimit.Max > 0 {
+			lim = outbox.Limit{Key: limitKey(e), Max: k.NotifyLimit.Max, Window: k.NotifyLimit.Per}
+		}
+		if err := outbox.QueueLimited(b, Message(e), k.NotifyEvery, lim, queued); err != nil {
 			return fmt.Errorf("alerts: %w", err)
 		}
 	}

@@ -30,11 +30,16 @@ const (
 // may be added, but an existing name never changes meaning. Security alerts use the
 // "security." prefix (for example "security.signature_invalid") and default to [SeverityAlert].
 const (
-	EventQueryAttempt        = "query.attempt"
-	EventQueryResult         = "query.result"
-	EventRequestCreated      = "request.created"
-	EventRequestApproved     = "request.approved"
-	EventRequestDenied       = "request.denied"
+	EventQueryAttempt    = "query.attempt"
+	EventQueryResult     = "query.result"
+	EventRequestCreated  = "request.created"
+	EventRequestApproved = "request.approved"
+	EventRequestDenied   = "request.denied"
+	// EventRequestRefused and EventDecisionRefused record an authenticated request that
+	// RequestAccess or ApprovalCallback refused (Rule holds the answer's code): a request
+	// without a verified identity is the only one left off the trail.
+	EventRequestRefused      = "request.refused"
+	EventDecisionRefused     = "decision.refused"
 	EventGrantCreated        = "grant.created"
 	EventGrantExpired        = "grant.expired"
 	EventGrantRevoked        = "grant.revoked"

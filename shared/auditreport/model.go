@@ -285,6 +285,14 @@ func (b *builder) event(se *audit.StoredEntry, person, kind, detail string) {
 	}
 }
 
+// refusedRole names the role a refused access request asked for, if it named one.
+func refusedRole(d map[string]any) string {
+	if r := str(d, "role"); r != "" {
+		return " for " + clip(r, 60)
+	}
+	return ""
+}
+
 func str(d map[string]any, k string) string {
 	s, _ := d[k].(string)
 	return s
@@ -347,6 +355,14 @@ func (b *builder) add(se *audit.StoredEntry) {
 			p.Decisions++
 		}
 		b.event(se, e.Actor, kind, fmt.Sprintf("%s %s's request %s for %s", dec.Decision, str(d, "requester"), e.AccessRequestID, str(d, "role")))
+	case e.Event == audit.EventRequestRefused:
+		b.event(se, e.Actor, "refusal", fmt.Sprintf("access request refused (%s)%s: %s", e.Rule, refusedRole(d), clip(e.Message, 120)))
+	case e.Event == audit.EventDecisionRefused:
+		what := "decision"
+		if e.AccessRequestID != "" {
+			what += " on " + e.AccessRequestID
+		}
+		b.event(se, e.Actor, "refusal", fmt.Sprintf("%s refused (%s): %s", what, e.Rule, clip(e.Message, 120)))
 	case e.Event == "request.expired":
 		rq := b.request(e.AccessRequestID)
 		rq.Expired = &Decision{Approver: e.Actor, Decision: "expired", Time: e.Time, Ref: b.keep(se)}

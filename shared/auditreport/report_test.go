@@ -49,6 +49,10 @@ func trail(t *testing.T) (*audit.Trail, audit.Report) {
 		{Event: audit.EventQueryResult, Actor: "dev1@example.com", RequestID: "r1", GrantIDs: []int64{7}, SQL: "SELECT email FROM users", Rows: 3, Bytes: 90},
 		{Event: audit.EventQueryAttempt, Actor: "dev2@example.com", RequestID: "r2", SQL: "DELETE FROM trades", Mode: "read", Decision: "denied", Rule: "delete_forbidden"},
 		{Event: "security.forbidden_statement", Actor: "dev2@example.com", Message: "dev2 tried a DELETE"},
+		{Event: audit.EventRequestRefused, Actor: "dev2@example.com", RequestID: "r3", Decision: "denied", Rule: "role_not_requestable",
+			Message: "dev2@example.com may not request the role \"superuser\"", Details: map[string]any{"role": "superuser", "status": 403}},
+		{Event: audit.EventDecisionRefused, Actor: "dev2@example.com", RequestID: "r4", AccessRequestID: "ar_1", Decision: "denied", Rule: "not_an_approver",
+			Message: "dev2@example.com may not decide unmasked_users requests", Details: map[string]any{"via": "api", "status": 403}},
 	} {
 		if err := rec.Record(t.Context(), e); err != nil {
 			t.Fatal(err)
@@ -88,6 +92,30 @@ func TestBuild(t *testing.T) {
 	}
 	if strings.Join(people, ",") != "dev1@example.com,dev2@example.com,lead1@example.com" {
 		t.Errorf("want every person of the trail, got = %v", people)
+	}
+
+	// Refused access requests and decisions are the person's refusals, named by code.
+	var refused []string
+	for _, p := range r.People {
+		if p.Email != "dev2@example.com" {
+			continue
+		}
+		if p.Refusals != 3 {
+			t.Errorf("want dev2's refusals counted (a statement, a request, a decision), got = %d", p.Refusals)
+		}
+		for _, ev := range p.Events {
+			if ev.Kind == "refusal" {
+				refused = append(refused, ev.Detail)
+			}
+		}
+	}
+	want := []string{
+		"read refused (delete_forbidden): DELETE FROM trades",
+		`access request refused (role_not_requestable) for superuser: dev2@example.com may not request the role "superuser"`,
+		"decision on ar_1 refused (not_an_approver): dev2@example.com may not decide unmasked_users requests",
+	}
+	if strings.Join(refused, "\n") != strings.Join(want, "\n") {
+		t.Errorf("want dev2's refusals listed as\n%s\ngot =\n%s", strings.Join(want, "\n"), strings.Join(refused, "\n"))
 	}
 
 	var buf bytes.Buffer

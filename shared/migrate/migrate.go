@@ -806,6 +806,7 @@ func (m *migration) groupPrivileges() error {
 			`SELECT, INSERT, UPDATE ON airlock.audit_heads`, // never DELETE: heads only move forward
 			`SELECT, INSERT, UPDATE ON airlock.notifications`,
 			`USAGE ON SEQUENCE airlock.notifications_id_seq`,
+			`SELECT, INSERT, UPDATE ON airlock.notification_limits`,
 		}
 		for _, priv := range append(common, grants[g]...) {
 			if err := m.exec(fmt.Sprintf(`GRANT %s TO %s`, priv, role)); err != nil {

@@ -127,6 +127,22 @@ CREATE INDEX IF NOT EXISTS notifications_unsent ON airlock.notifications (id) WH
 CREATE INDEX IF NOT EXISTS notifications_security_key ON airlock.notifications ((payload->>'key'), created_at)
     WHERE channel = 'security';
 
+-- How many messages each limit key (a security alert's kind and person, say) has had on
+-- its channel in the current window, and how many the window held back. Counted in the
+-- database because one person's alerts may reach many function instances; an upsert on
+-- the key's row serialises those instances. Written only by package outbox.
+CREATE TABLE IF NOT EXISTS airlock.notification_limits (
+    channel        text NOT NULL,
+    key            text NOT NULL,
+    window_start   timestamptz NOT NULL DEFAULT now(),
+    sent           integer NOT NULL DEFAULT 1,     -- queued in this window
+    held           integer NOT NULL DEFAULT 0,     -- held back in this window
+    passed         boolean NOT NULL DEFAULT true,  -- whether the last message was queued
+    reported       integer NOT NULL DEFAULT 0,     -- held back in the window before, told by the last message
+    reported_since timestamptz,                    -- when that window began
+    PRIMARY KEY (channel, key)
+);
+
 -- Refused queries of the last few minutes, per person, for the denied-burst alert. Counted
 -- in the database because one person's burst may reach many function instances.
 CREATE TABLE IF NOT EXISTS airlock.denials (

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,23 @@ type Message struct {
 	// Key identifies the message's subject (an alert's person and columns, say), so
 	// that Queue can leave out a repeat (see Queue's every).
 	Key string `json:"key,omitempty"`
+
+	// Set by QueueLimited: how many messages of the same limit key the window before
+	// this one held back, and since when; or, on the message that reaches the limit,
+	// until when the next ones are held back (RFC 3339, UTC).
+	Held      int    `json:"held,omitempty"`
+	HeldSince string `json:"held_since,omitempty"`
+	HeldUntil string `json:"held_until,omitempty"`
+}
+
+// A Limit caps a channel's messages that share a limit Key (an alert's kind and
+// person, say): at most Max within Window, the window starting at the first message
+// queued after the last window ended. Messages past Max are held back, not queued.
+// The zero Limit holds nothing back.
+type Limit struct {
+	Key    string
+	Max    int
+	Window time.Duration
 }
 
 // Enqueue inserts ms into the outbox inside tx, in one round trip, so that the
@@ -84,6 +102,19 @@ func Enqueue(ctx context.Context, tx pgx.Tx, ms ...Message) error {
 // transaction-scoped advisory lock on the Key, so transactions queuing the same Key at
 // once insert it once. Each row inserted adds one to *inserted, when inserted is not nil.
 func Queue(b *pgx.Batch, m Message, every time.Duration, inserted *int) error {
+	return QueueLimited(b, m, every, Limit{}, inserted)
+}
+
+// QueueLimited is Queue, with m also counted against lim (when lim.Max is positive):
+// it is inserted only if, besides not being a repeat within every, fewer than lim.Max
+// messages of its channel and lim.Key were queued in the current window. The count
+// lives in airlock.notification_limits, whose row for the key the statement updates in
+// place, so transactions counting the same key at once are serialised by its row lock
+// and never both take the last place. The first message queued after a window that
+// held some back says how many (Message.Held and its text); the one that reaches the
+// limit says until when the rest are held back. A repeat left out by every is neither
+// queued nor counted. A transaction that rolls back takes its count with it.
+func QueueLimited(b *pgx.Batch, m Message, every time.Duration, lim Limit, inserted *int) error {
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("outbox: encoding the %s message: %w", m.Event, err)
@@ -98,16 +129,26 @@ func Queue(b *pgx.Batch, m Message, every time.Duration, inserted *int) error {
 		}
 		return nil
 	}
-	if every <= 0 {
+	if lim.Max > 0 && (lim.Key == "" || lim.Window <= 0) {
+		return fmt.Errorf("outbox: the limited %s message needs a limit key and window", m.Event)
+	}
+	if every <= 0 && lim.Max <= 0 {
 		b.Queue(`INSERT INTO airlock.notifications (channel, recipient, payload) VALUES ($1, $2, $3)`,
 			m.Channel, recipient, string(payload)).Exec(count)
 		return nil
 	}
-	if m.Key == "" {
-		return fmt.Errorf("outbox: the repeatable %s message has no key", m.Event)
+	if every > 0 {
+		if m.Key == "" {
+			return fmt.Errorf("outbox: the repeatable %s message has no key", m.Event)
+		}
+		// The lock's name is shared with instances of older releases: keep it.
+		b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.alert:' || $1))`, m.Key)
 	}
-	// The lock's name is shared with instances of older releases: keep it.
-	b.Queue(`SELECT pg_advisory_xact_lock(hashtext('airlock.alert:' || $1))`, m.Key)
+	if lim.Max > 0 {
+		b.Queue(limitedInsert, m.Channel, recipient, string(payload), m.Key, every.Seconds(),
+			lim.Key, lim.Max, lim.Window.Seconds(), short(lim.Window)).Exec(count)
+		return nil
+	}
 	b.Queue(`
 		INSERT INTO airlock.notifications (channel, recipient, payload)
 		SELECT $1, $2, $3
@@ -116,6 +157,53 @@ func Queue(b *pgx.Batch, m Message, every time.Duration, inserted *int) error {
 		                      AND created_at > now() - make_interval(secs => $5))`,
 		m.Channel, recipient, string(payload), m.Key, every.Seconds()).Exec(count)
 	return nil
+}
+
+// limitedInsert inserts a message ($1 channel, $2 recipient, $3 payload) unless it
+// repeats key $4 within $5 seconds (when $5 is positive) or its limit key $6 has had $7
+// messages within the window of $8 seconds ($9 says it for people). In the row's
+// update every column reads the row as it was; "expired" is
+// l.window_start <= now() - window.
+const limitedInsert = `
+	WITH fresh AS (
+		SELECT $5::float8 <= 0 OR NOT EXISTS (
+			SELECT 1 FROM airlock.notifications
+			 WHERE channel = $1 AND payload->>'key' = $4 AND created_at > now() - make_interval(secs => $5)) AS ok
+	), counted AS (
+		INSERT INTO airlock.notification_limits AS l (channel, key)
+		SELECT $1, $6 FROM fresh WHERE ok
+		ON CONFLICT (channel, key) DO UPDATE SET
+			window_start   = CASE WHEN l.window_start <= now() - make_interval(secs => $8) THEN now() ELSE l.window_start END,
+			sent           = CASE WHEN l.window_start <= now() - make_interval(secs => $8) THEN 1 ELSE least(l.sent + 1, $7) END,
+			held           = CASE WHEN l.window_start <= now() - make_interval(secs => $8) THEN 0
+			                      WHEN l.sent < $7 THEN l.held ELSE l.held + 1 END,
+			passed         = l.window_start <= now() - make_interval(secs => $8) OR l.sent < $7,
+			reported       = CASE WHEN l.window_start <= now() - make_interval(secs => $8) THEN l.held ELSE 0 END,
+			reported_since = CASE WHEN l.window_start <= now() - make_interval(secs => $8) AND l.held > 0 THEN l.window_start END
+		RETURNING passed, sent, reported, reported_since, window_start + make_interval(secs => $8) AS window_end
+	), stamped AS (
+		SELECT c.*, to_char(c.reported_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS since,
+		       to_char(c.window_end AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS until
+		  FROM counted c WHERE c.passed
+	)
+	INSERT INTO airlock.notifications (channel, recipient, payload)
+	SELECT $1, $2, jsonb_set($3::jsonb, '{text}', to_jsonb(($3::jsonb->>'text')
+	         || CASE WHEN s.reported > 0 THEN format(' (%s more like this were held back since %s.)', s.reported, s.since) ELSE '' END
+	         || CASE WHEN s.sent >= $7 THEN format(' (Limit of %s per %s reached: more like this are held back until %s.)', $7, $9::text, s.until) ELSE '' END))
+	       || CASE WHEN s.reported > 0 THEN jsonb_build_object('held', s.reported, 'held_since', s.since) ELSE '{}'::jsonb END
+	       || CASE WHEN s.sent >= $7 THEN jsonb_build_object('held_until', s.until) ELSE '{}'::jsonb END
+	  FROM stamped s`
+
+// short says d without trailing zero units: 10m, 1h, 1h30m.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // events names the events of ms, for an error.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,5 +271,96 @@ func TestQueueDedupeConcurrent(t *testing.T) {
 	}
 	if got := len(e.rows(t)); got != 1 {
 		t.Errorf("want 1 row in the outbox, got = %d", got)
+	}
+}
+
+// queueLimited queues m under lim (and every) in a transaction of its own, rolled back
+// when rollback is set, and returns how many rows it inserted.
+func (e *env) queueLimited(t *testing.T, m outbox.Message, every time.Duration, lim outbox.Limit, rollback bool) int {
+	t.Helper()
+	ctx := context.Background()
+	var n int
+	undo := errors.New("rolled back")
+	err := db.InRole(ctx, e.pool, e.role, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		if err := outbox.QueueLimited(b, m, every, lim, &n); err != nil {
+			return err
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if rollback {
+			return undo
+		}
+		return nil
+	})
+	if err != nil && !(rollback && errors.Is(err, undo)) {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestQueueLimited: at most Max messages per limit key and channel within the window;
+// what a rolled-back transaction or a skipped repeat queued does not count; the first
+// message after the window says how many were held back, once.
+func TestQueueLimited(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	lim := outbox.Limit{Key: "security.forbidden_statement|dev1@example.com", Max: 2, Window: 10 * time.Minute}
+	m := outbox.Message{Channel: outbox.ChannelSecurity, Event: "security.forbidden_statement", Text: "dev1 tried a DELETE", Key: "k-a"}
+	other := lim
+	other.Key = "security.forbidden_statement|dev2@example.com"
+	steps := []struct {
+		desc     string
+		m        outbox.Message
+		every    time.Duration
+		lim      outbox.Limit
+		rollback bool
+		want     int
+	}{
+		{"the first, rolled back", m, 0, lim, true, 1},
+		{"the first", m, 0, lim, false, 1},
+		{"the same subject again, a repeat within the hour", m, time.Hour, lim, false, 0},
+		{"the second (the repeat did not count)", m, 0, lim, false, 1},
+		{"a third", m, 0, lim, false, 0},
+		{"a fourth", m, 0, lim, false, 0},
+		{"another limit key", m, 0, other, false, 1},
+		{"the same message unlimited", m, 0, outbox.Limit{}, false, 1},
+	}
+	for _, s := range steps {
+		if got := e.queueLimited(t, s.m, s.every, s.lim, s.rollback); got != s.want {
+			t.Errorf("when queuing %s, want %d inserted, got = %d", s.desc, s.want, got)
+		}
+	}
+	rows := e.rows(t)
+	if len(rows) != 4 {
+		t.Fatalf("want 4 rows, got = %d", len(rows))
+	}
+	if p := rows[0].payload; p.HeldUntil != "" || p.Held != 0 || p.Text != m.Text {
+		t.Errorf("want the first message as queued, got = %+v", p)
+	}
+	if p := rows[1].payload; p.HeldUntil == "" || !strings.Contains(p.Text, "Limit of 2 per 10m reached") {
+		t.Errorf("want the message that reaches the limit to say so, got = %+v", p)
+	}
+	if _, err := e.admin.Exec(ctx, `UPDATE airlock.notification_limits SET window_start = window_start - interval '10 minutes'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.queueLimited(t, m, 0, lim, false); got != 1 {
+		t.Fatalf("after the window, want the next message queued, got = %d", got)
+	}
+	if got := e.queueLimited(t, m, 0, lim, false); got != 1 {
+		t.Fatalf("want the second of the new window queued, got = %d", got)
+	}
+	rows = e.rows(t)
+	if p := rows[4].payload; p.Held != 2 || p.HeldSince == "" || !strings.HasPrefix(p.Text, m.Text+" (2 more like this were held back since ") {
+		t.Errorf("want the first message after the window to say 2 were held back, got = %+v", p)
+	}
+	if p := rows[5].payload; p.Held != 0 {
+		t.Errorf("want the held count told once, got = %+v", p)
+	}
+	for _, bad := range []outbox.Limit{{Max: 1, Window: time.Minute}, {Key: "k", Max: 1}} {
+		if err := outbox.QueueLimited(&pgx.Batch{}, m, 0, bad, nil); err == nil {
+			t.Errorf("when limiting with %+v, want an error, got = nil", bad)
+		}
 	}
 }

@@ -262,6 +262,17 @@ func (e *Env) AuditEvents(entry string) []audit.Entry {
 	return out
 }
 
+// AuditEventsOf reads the entries of one event from an audit file, in order.
+func (e *Env) AuditEventsOf(entry, event string) []audit.Entry {
+	var out []audit.Entry
+	for _, en := range e.AuditEvents(entry) {
+		if en.Event == event {
+			out = append(out, en)
+		}
+	}
+	return out
+}
+
 // AuditAlerts decodes the audit.unavailable lines of a function's own log (what it wrote
 // to app.Deps.Log). Any line that is not a JSON object fails the test: Cloud Logging
 // would not parse it as a structured entry.
