@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/functions/access"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/migrate"
-	"airlock.dev/airlock/shared/app/apptest"
 )
 
 // TestRefusalsAreAudited sends every kind of refusal RequestAccess gives a verified

@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"airlock.dev/airlock/functions/approval"
+	"airlock.dev/airlock/shared/app/apptest"
 	"airlock.dev/airlock/shared/audit"
 	"airlock.dev/airlock/shared/notify"
-	"airlock.dev/airlock/shared/app/apptest"
 )
 
 // TestDecisionRefusalsAreAudited sends every kind of refusal ApprovalCallback gives a
