@@ -81,12 +81,12 @@ cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/nu
 	echo "| Lag from expires_at to the end of a statement under the grant | 0: its statement_timeout is capped at the grant's time left | — | — | — | — |"
 	echo "| Lag from expires_at to a sweep with the one-minute schedule | at most 60 s plus one run | — | — | — | — |"
 	echo
-	echo "The guard parses once: pg_query's fingerprint is taken from the same parse (shared/sqlguard/parse.go)."
-	echo "What it still pays over a bare parse is pg_query's fingerprint walk in C (it allocates and copies an"
-	echo "XXH3 state for every child node; \`_Cfunc_sqlguard_parse\` against \`_Cfunc_pg_query_parse_protobuf\` in"
-	echo ".dev/bench/guard.top.txt) and the tree walk and memory rules. Reaching 1.25× takes a fingerprint"
-	echo "computed in Go over the tree already unmarshalled, proven equal to pg_query's by TestParseMatchesPgQuery."
-	echo "The read's targets belong to the query handler, which this run measures and does not change."
+	echo "The guard parses once and takes pg_query's fingerprint from the tree it already has, computed in Go"
+	echo "(shared/sqlguard/fingerprint.go, generated from pg_query's C by internal/fpgen; TestFingerprintMatchesPgQuery"
+	echo "holds it equal to pg_query.Fingerprint over both corpora); .dev/bench/guard.top.txt shows what is left."
+	echo "A read costs two round trips: the grant lookup, whose answer the attempt's audit entry names before the"
+	echo "statement runs, then one batch (BEGIN READ ONLY, the person's statement slot, SET ROLE, the settings,"
+	echo "DECLARE, FETCH, ROLLBACK). The profile below shows where the rest of the overhead goes."
 	echo
 	echo "## Where the 1-caller read's time goes (pprof, cumulative, of the bench process while it called the function; this run)"
 	echo
