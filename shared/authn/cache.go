@@ -115,7 +115,11 @@ func (c *Cache) remember(b binding, raw string, exp int64, now time.Time) {
 	if !c.usable(b) {
 		return
 	}
-	if _, ok := c.entries[k]; ok {
+	if old, ok := c.entries[k]; ok {
+		// A hit is not a new verification: the ten minutes run from the last one.
+		if now.Before(old) {
+			return
+		}
 		c.entries[k] = until
 		return
 	}
