@@ -75,14 +75,15 @@ func TestCacheKeyIsTheWholeToken(t *testing.T) {
 	}
 }
 
-// flipLast changes the last base64url character of s to another that decodes.
+// flipLast changes a character of s, a signature in base64url, near its end, to another
+// (the very last one also carries padding bits, which strict decoding requires zero).
 func flipLast(s string) string {
-	last := s[len(s)-1]
+	i := len(s) - 2
 	repl := byte('A')
-	if last == 'A' {
-		repl = 'E'
+	if s[i] == 'A' {
+		repl = 'B'
 	}
-	return s[:len(s)-1] + string(repl)
+	return s[:i] + string(repl) + s[i+1:]
 }
 
 // Time-dependent claims are checked at every use, not only when the token was cached.
