@@ -201,41 +201,16 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		keys, ok := sortedKeys(x)
-		if !ok {
-			break
+		if out, ok, err := appendMap(b, x, appendValue); ok {
+			return out, err
 		}
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendValue(b, x[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, '}'), nil
 	case map[string]string:
 		if x == nil {
 			return append(b, "null"...), nil
 		}
-		keys, ok := sortedKeys(x)
-		if !ok {
-			break
+		if out, ok, err := appendMap(b, x, func(b []byte, s string) ([]byte, error) { return appendString(b, s), nil }); ok {
+			return out, err
 		}
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, x[k])
-		}
-		return append(b, '}'), nil
 	}
 	// The long way, for every other type (and maps whose keys are not valid UTF-8, which
 	// encoding/json rewrites and may so make equal).
@@ -248,6 +223,27 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	return appendCanonical(b, d)
+}
+
+// appendMap appends m as an object, its keys in RFC 8785 order and each value written
+// by value. ok is false, and nothing is written, when a key is not valid UTF-8.
+func appendMap[V any](b []byte, m map[string]V, value func([]byte, V) ([]byte, error)) (out []byte, ok bool, err error) {
+	keys, ok := sortedKeys(m)
+	if !ok {
+		return b, false, nil
+	}
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		if b, err = value(b, m[k]); err != nil {
+			return nil, true, err
+		}
+	}
+	return append(b, '}'), true, nil
 }
 
 // sortedKeys returns m's keys in RFC 8785 order (UTF-16 code units); ok is false when a
