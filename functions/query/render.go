@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
+
+// writers holds answers' buffers, so that a request does not allocate and clear 32 KB.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
 
 // render answers with the result in the requested format. The answer is written as it is
 // built, through a small buffer, so it is never held whole in memory besides the rows.
@@ -26,7 +30,12 @@ func render(w http.ResponseWriter, format string, res *result) error {
 		hd.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // keeps no reference to w
+		writers.Put(bw)
+	}()
 	e := &encoder{w: bw}
 	switch {
 	case res.write != nil && format == "table":

@@ -159,6 +159,17 @@ func (e *encoder) jsonValue(k kind, v []byte) {
 func (e *encoder) jsonString(v []byte) {
 	e.byte('"')
 	for i := 0; i < len(v); {
+		// A run of ASCII that needs no escape goes out in one write: most values are
+		// all of that.
+		if j := i + plainASCII(v[i:]); j > i {
+			e.n += j - i
+			e.runes += j - i
+			if e.w != nil {
+				e.w.Write(v[i:j])
+			}
+			i = j
+			continue
+		}
 		r, n := next(v[i:])
 		switch {
 		case r == '"':
@@ -179,6 +190,18 @@ func (e *encoder) jsonString(v []byte) {
 		i += n
 	}
 	e.byte('"')
+}
+
+// plainASCII returns the length of the run at the start of v of printable ASCII that a
+// JSON string holds as it is: everything from ' ' to '~' but '"', '\\', '<', '>' and '&'
+// (escaped, see kind).
+func plainASCII(v []byte) int {
+	for i, c := range v {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return i
+		}
+	}
+	return len(v)
 }
 
 // jsonEscape writes r as \uXXXX, or a surrogate pair above U+FFFF.

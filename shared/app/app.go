@@ -170,9 +170,9 @@ func Verifier(ctx context.Context, c Config) (authn.Verifier, error) {
 		if err != nil {
 			return nil, err
 		}
-		v := authn.Verifier(authn.CloudRun{Audience: c.Audience, Validator: val})
+		v := authn.Verifier(authn.CloudRun{Audience: c.Audience, Validator: val, Cache: authn.NewCache(0)})
 		if c.IAPAudience != "" {
-			v = authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val}, v}
+			v = authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val, Cache: authn.NewCache(0)}, v}
 		}
 		return v, nil
 	case "local":
@@ -184,7 +184,7 @@ func Verifier(ctx context.Context, c Config) (authn.Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("app: %w", err)
 		}
-		return authn.Local{Key: k, Audience: c.Audience}, nil
+		return authn.Local{Key: k, Audience: c.Audience, Cache: authn.NewCache(0)}, nil
 	default:
 		return nil, fmt.Errorf("app: AUTH_MODE %q is not cloudrun or local", c.AuthMode)
 	}
@@ -206,9 +206,9 @@ func PublicVerifier(ctx context.Context, c Config) (authn.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	vs := authn.AnyOf{authn.GoogleIDToken{Audience: c.Audience, Validator: val}}
+	vs := authn.AnyOf{authn.GoogleIDToken{Audience: c.Audience, Validator: val, Cache: authn.NewCache(0)}}
 	if c.IAPAudience != "" {
-		vs = append(authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val}}, vs...)
+		vs = append(authn.AnyOf{authn.IAP{Audience: c.IAPAudience, Validator: val, Cache: authn.NewCache(0)}}, vs...)
 	}
 	return vs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -38,24 +39,18 @@ func newChainID(now time.Time) (string, error) {
 }
 
 // seal computes e's hash, signs it with key, and returns the JSON line to store (without
-// a newline). The hash is computed exactly as a verifier computes it: encode e without
-// its hash and sig, decode the text, canonicalize, SHA-256.
+// a newline). The hash is the SHA-256 of the canonical form of e without its hash and
+// sig, written straight from the struct (appendEntryHashed): the same bytes a verifier
+// gets by decoding the line and canonicalizing it.
 func seal(e *Entry, key ed25519.PrivateKey) ([]byte, error) {
 	e.Hash, e.Sig = "", ""
-	body, err := marshal(e)
+	c, err := appendEntryHashed(make([]byte, 0, 1024), e)
 	if err != nil {
 		return nil, err
 	}
-	v, err := decodeJSON(body)
-	if err != nil {
-		return nil, err
-	}
-	h, err := hashObject(v.(map[string]any))
-	if err != nil {
-		return nil, err
-	}
-	e.Hash = h
-	e.Sig = signEntry(key, e.Chain, e.Seq, h)
+	sum := sha256.Sum256(c)
+	e.Hash = hex.EncodeToString(sum[:])
+	e.Sig = signEntry(key, e.Chain, e.Seq, e.Hash)
 	return marshal(e)
 }
 

@@ -241,6 +241,9 @@ type Local struct {
 	Key      *ecdsa.PublicKey
 	Audience string
 	Now      func() time.Time
+	// Cache, when set, remembers tokens verified in full (see [Cache]); give each
+	// verifier its own.
+	Cache *Cache
 }
 
 // Verify implements Verifier.
@@ -249,7 +252,12 @@ func (v Local) Verify(_ context.Context, r *http.Request) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
+	at := now(v.Now)
+	b := binding{kind: "local", audience: v.Audience, key: v.Key}
 	for _, t := range all {
+		if v.Cache.verified(b, t.raw, at) {
+			continue
+		}
 		if t.header.Alg != "ES256" || len(t.sig) != 64 {
 			return Identity{}, fmt.Errorf("%w (%s: alg %q, %d-byte signature)", ErrSignature, t.from, t.header.Alg, len(t.sig))
 		}
@@ -259,7 +267,23 @@ func (v Local) Verify(_ context.Context, r *http.Request) (Identity, error) {
 			return Identity{}, fmt.Errorf("%w (%s)", ErrSignature, t.from)
 		}
 	}
-	return primary.claims.check(now(v.Now), v.Audience, googleIssuers, true)
+	return remember(v.Cache, b, primary, all, at, v.Audience, googleIssuers, true)
+}
+
+// remember checks primary's claims at time at and, when they pass, records that every
+// token in all (each verified in full by the caller, or found in c) is verified for b.
+// The tokens in all share primary's claims (bearers).
+func remember(c *Cache, b binding, primary *token, all []*token, at time.Time, aud string, issuers []string, needVerified bool) (Identity, error) {
+	id, err := primary.claims.check(at, aud, issuers, needVerified)
+	if err != nil {
+		return Identity{}, err
+	}
+	for _, t := range all {
+		if !t.stripped() {
+			c.remember(b, t.raw, t.claims.Expiry, at)
+		}
+	}
+	return id, nil
 }
 
 func now(f func() time.Time) time.Time {

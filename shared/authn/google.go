@@ -28,6 +28,9 @@ type CloudRun struct {
 	// Validator checks signatures; nil uses one shared idtoken.Validator per instance.
 	Validator *idtoken.Validator
 	Now       func() time.Time
+	// Cache, when set, remembers signed tokens verified in full (see [Cache]); give
+	// each verifier its own.
+	Cache *Cache
 }
 
 // Verify implements Verifier.
@@ -36,17 +39,22 @@ func (v CloudRun) Verify(ctx context.Context, r *http.Request) (Identity, error)
 	if err != nil {
 		return Identity{}, err
 	}
+	at := now(v.Now)
+	b := binding{kind: "cloudrun", audience: v.Audience, key: v.Validator}
 	for _, t := range all {
 		if t.stripped() {
 			// Cloud Run verified the primary token; another stripped one is a copy of
 			// it (bearers), so its claims are the primary's.
 			continue
 		}
+		if v.Cache.verified(b, t.raw, at) {
+			continue
+		}
 		if err := signature(ctx, v.Validator, t, v.Audience, "RS256"); err != nil {
 			return Identity{}, err
 		}
 	}
-	return primary.claims.check(now(v.Now), v.Audience, googleIssuers, true)
+	return remember(v.Cache, b, primary, all, at, v.Audience, googleIssuers, true)
 }
 
 // GoogleIDToken fully verifies Google-signed ID tokens: signature against Google's
@@ -58,6 +66,9 @@ type GoogleIDToken struct {
 	Audience string // required: the function's URL the token was minted for
 	// Validator validates tokens; nil uses idtoken.NewValidator with default options.
 	Validator *idtoken.Validator
+	// Cache, when set, remembers tokens verified in full (see [Cache]); give each
+	// verifier its own.
+	Cache *Cache
 }
 
 // Verify implements Verifier.
@@ -69,15 +80,20 @@ func (v GoogleIDToken) Verify(ctx context.Context, r *http.Request) (Identity, e
 	if err != nil {
 		return Identity{}, err
 	}
+	at := time.Now()
+	b := binding{kind: "google", audience: v.Audience, key: v.Validator}
 	for _, t := range all {
 		if t.stripped() {
 			return Identity{}, fmt.Errorf("%w (%s: the token carries no signature, and this function verifies every token itself)", ErrSignature, t.from)
+		}
+		if v.Cache.verified(b, t.raw, at) {
+			continue
 		}
 		if err := signature(ctx, v.Validator, t, v.Audience, "RS256"); err != nil {
 			return Identity{}, err
 		}
 	}
-	return primary.claims.check(time.Now(), v.Audience, googleIssuers, true)
+	return remember(v.Cache, b, primary, all, at, v.Audience, googleIssuers, true)
 }
 
 // IAP verifies the signed header Identity-Aware Proxy adds (x-goog-iap-jwt-assertion,
@@ -86,6 +102,9 @@ func (v GoogleIDToken) Verify(ctx context.Context, r *http.Request) (Identity, e
 type IAP struct {
 	Audience  string
 	Validator *idtoken.Validator
+	// Cache, when set, remembers assertions verified in full (see [Cache]); give each
+	// verifier its own.
+	Cache *Cache
 }
 
 var iapIssuers = []string{"https://cloud.google.com/iap"}
@@ -113,10 +132,14 @@ func (v IAP) Verify(ctx context.Context, r *http.Request) (Identity, error) {
 	if t.stripped() {
 		return Identity{}, fmt.Errorf("%w (%s carries no signature)", ErrSignature, IAPHeader)
 	}
-	if err := signature(ctx, v.Validator, t, v.Audience, "ES256"); err != nil {
-		return Identity{}, err
+	at := time.Now()
+	b := binding{kind: "iap", audience: v.Audience, key: v.Validator}
+	if !v.Cache.verified(b, t.raw, at) {
+		if err := signature(ctx, v.Validator, t, v.Audience, "ES256"); err != nil {
+			return Identity{}, err
+		}
 	}
-	return t.claims.check(time.Now(), v.Audience, iapIssuers, false)
+	return remember(v.Cache, b, t, []*token{t}, at, v.Audience, iapIssuers, false)
 }
 
 // signature verifies t's signature with idtoken, which also checks the audience (when

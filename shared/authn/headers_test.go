@@ -48,7 +48,49 @@ type verifyCase struct {
 	wantErr error
 }
 
+// runCases runs tcs against v, then against a copy of v that caches verified tokens: once
+// cold, and once more with every token the first pass accepted already in the cache. A
+// warm cache must change no answer.
 func runCases(t *testing.T, v authn.Verifier, tcs []verifyCase) {
+	t.Helper()
+	runCasesOnce(t, v, tcs)
+	if c := withCache(v); c != nil {
+		runCasesOnce(t, c, tcs)
+		runCasesOnce(t, c, tcs)
+	}
+}
+
+// withCache returns v with a fresh cache in each of its verifiers, or nil when v is of
+// a kind that has none.
+func withCache(v authn.Verifier) authn.Verifier {
+	switch x := v.(type) {
+	case authn.Local:
+		x.Cache = authn.NewCache(0)
+		return x
+	case authn.CloudRun:
+		x.Cache = authn.NewCache(0)
+		return x
+	case authn.GoogleIDToken:
+		x.Cache = authn.NewCache(0)
+		return x
+	case authn.IAP:
+		x.Cache = authn.NewCache(0)
+		return x
+	case authn.AnyOf:
+		var out authn.AnyOf
+		for _, e := range x {
+			c := withCache(e)
+			if c == nil {
+				return nil
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	return nil
+}
+
+func runCasesOnce(t *testing.T, v authn.Verifier, tcs []verifyCase) {
 	t.Helper()
 	for _, tc := range tcs {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -60,6 +60,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"airlock.dev/airlock/shared/app"
 	"airlock.dev/airlock/shared/audit"
 	fn "airlock.dev/airlock/functions/{{.Pkg}}"
 )
@@ -84,7 +85,11 @@ func main() {
 		out["dial_ns"], out["dial_error"] = time.Since(t0).Nanoseconds(), fmt.Sprint(err)
 		os.Setenv("AUDIT_FILE", os.Getenv("AUDIT_FILE")+".phases")
 		t0 = time.Now()
-		rec, err := audit.FromEnv(ctx, audit.WithFunction("{{.Entry}}"))
+		var rec *audit.Recorder
+		cfg, err := app.LoadEnv()
+		if err == nil {
+			rec, err = audit.FromConfig(ctx, cfg.Audit, audit.WithFunction("{{.Entry}}"))
+		}
 		if err == nil {
 			err = rec.Record(ctx, audit.Entry{Event: "bench.cold_start", Actor: "bench", Function: "{{.Entry}}", RequestID: "bench", Message: "first entry of a new recorder"})
 			defer rec.Close(ctx)
