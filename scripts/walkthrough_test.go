@@ -499,6 +499,12 @@ func (s *devSystem) start(t *testing.T) {
 	s.pgid, s.exited = cmd.Process.Pid, make(chan error, 1)
 	go func(exited chan<- error) { exited <- cmd.Wait() }(s.exited)
 	t.Cleanup(func() { s.stop(t) })
+	t.Cleanup(func() { // runs first: what the server said, while it still runs, for the test that failed
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("scripts/dev.sh (run %d) log, last 8 KiB:\n%s", s.runs, b[max(0, len(b)-8<<10):])
+		}
+	})
 	deadline := time.Now().Add(10 * time.Minute) // the first build compiles pg_query's C code, beside go test's builds
 	for {
 		b, _ := os.ReadFile(logPath)
