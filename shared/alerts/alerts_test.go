@@ -518,20 +518,7 @@ func TestRaiseLimitConcurrent(t *testing.T) {
 		}
 		second <- n
 	}()
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		var waiting int
-		if err := e.admin.QueryRow(ctx, `
-			SELECT count(*) FROM pg_locks
-			 WHERE NOT granted AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second raiser never waited for the first's count")
-		}
-	}
+	dbtest.WaitForLockWait(t, e.admin, "the second raiser (for the first's count)")
 	if err := first.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -248,21 +248,7 @@ func TestQueueDedupeConcurrent(t *testing.T) {
 		second <- n
 	}()
 	// The second transaction is queued behind the first's advisory lock.
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		var waiting int
-		if err := e.admin.QueryRow(ctx, `
-			SELECT count(*) FROM pg_locks
-			 WHERE locktype = 'advisory' AND NOT granted
-			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second transaction never waited for the first's key lock")
-		}
-	}
+	dbtest.WaitForLockWait(t, e.admin, "the second transaction (for the first's key lock)")
 	if err := first.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
